@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+// postbackd: a partner-postback firing daemon. See README.md and DESIGN.md.
+import PackageDescription
+
+let package = Package(
+    name: "postbackd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "postbackd", targets: ["postbackd"]),
+        .executable(name: "postbackctl", targets: ["postbackctl"]),
+        .library(name: "PostbackCore", targets: ["PostbackCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+    ],
+    targets: [
+        // C libraries from Debian, reached through pkg-config.
+        .systemLibrary(
+            name: "CCurl", pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(
+            name: "CSystemd", pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]),
+        // Typed wrappers for libcurl's variadic setopt/getinfo, which Swift cannot call.
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+
+        // Pure rules: catalog, validation, index, precedence, macros, records. No I/O.
+        .target(name: "PostbackCore"),
+        // The libcurl multi driver, address rules at connect time, outcome classification.
+        .target(
+            name: "PostbackFiring",
+            dependencies: ["CCurl", "CCurlShim", "PostbackCore"]),
+        // sd_notify and the journald log handler.
+        .target(
+            name: "PostbackSystemd",
+            dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
+
+        .executableTarget(
+            name: "postbackd",
+            dependencies: [
+                "PostbackCore", "PostbackFiring", "PostbackSystemd",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "postbackctl",
+            dependencies: [
+                "PostbackCore", "PostbackFiring",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "PostbackCoreTests", dependencies: ["PostbackCore"]),
+        .testTarget(
+            name: "PostbackFiringTests",
+            dependencies: [
+                "PostbackFiring", "PostbackCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+        .testTarget(
+            name: "PostbackSystemdTests",
+            dependencies: ["PostbackSystemd", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore"]),
+    ]
+)

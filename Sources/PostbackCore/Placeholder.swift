@@ -1,0 +1,1 @@
+// Core module placeholder; replaced by the catalog, index and macro files.

@@ -1,0 +1,1 @@
+// The libcurl multi driver lives here.

@@ -1,0 +1,1 @@
+print("postbackctl 0.1.0")

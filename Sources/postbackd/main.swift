@@ -1,0 +1,1 @@
+print("postbackd 0.1.0")
