@@ -1,1 +1,0 @@
-print("postbackctl 0.1.0")
