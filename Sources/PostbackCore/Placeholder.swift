@@ -1,1 +1,0 @@
-// Core module placeholder; replaced by the catalog, index and macro files.
