@@ -1,0 +1,152 @@
+import CSystemd
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One log event as journal fields, sent with `sd_journal_sendv(3)`.
+///
+/// Logging sits on the firing path (every fire's outcome is logged), so an entry costs no heap
+/// allocation of its own when its metadata values are strings: all `KEY=value` fields are
+/// copied into one temporary buffer (on the stack for ordinary sizes) and the iovecs point into
+/// it; PRIORITY= points at static memory. sd_journal_sendv needs each `KEY=value` contiguous in
+/// one iovec (it looks for the `=` there), hence the copy.
+struct JournalEntry {
+    var level: Logger.Level
+    var message: String
+    /// `SYSLOG_IDENTIFIER=<identifier>`, built once per handler.
+    var identifierField: String
+    var metadata: Logger.Metadata
+    var error: (any Error)?
+    var file: String
+    var function: String
+    var line: UInt
+
+    /// 0, or a negative errno when journald could not be reached.
+    func send() -> Int32 {
+        let errorText = error.map { String(describing: $0) }
+        let fieldCount = 6 + (errorText == nil ? 0 : 1) + metadata.count
+        return withUnsafeTemporaryAllocation(of: String.self, capacity: metadata.count) { values in
+            // Render each value once: its length sizes the buffer, its bytes fill it.
+            // `.string` renders to itself, so this copies nothing for the usual metadata.
+            var byteCount = 0
+            for (index, (key, value)) in metadata.enumerated() {
+                let text = value.description
+                (values.baseAddress! + index).initialize(to: text)
+                byteCount += JournalFieldName.maximumBytes(for: key) + 1 + text.utf8.count
+            }
+            defer { values.baseAddress?.deinitialize(count: metadata.count) }
+
+            byteCount += "MESSAGE=".utf8.count + message.utf8.count
+            byteCount += identifierField.utf8.count
+            byteCount += "CODE_FILE=".utf8.count + file.utf8.count
+            byteCount += "CODE_LINE=".utf8.count + 20  // digits of UInt64.max
+            byteCount += "CODE_FUNC=".utf8.count + function.utf8.count
+            byteCount += errorText.map { "ERROR=".utf8.count + $0.utf8.count } ?? 0
+
+            return withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 1) { bytes in
+                withUnsafeTemporaryAllocation(of: iovec.self, capacity: fieldCount) { vectors in
+                    var fields = FieldWriter(bytes: bytes.baseAddress!, vectors: vectors.baseAddress!)
+                    fields.add(JournalPriority.field(for: level))
+                    fields.add("MESSAGE=", message)
+                    fields.add(whole: identifierField)
+                    fields.add("CODE_FILE=", file)
+                    fields.add("CODE_LINE=", line)
+                    fields.add("CODE_FUNC=", function)
+                    if let errorText { fields.add("ERROR=", errorText) }
+                    for (index, key) in metadata.keys.enumerated() {
+                        fields.add(key: key, value: values[index])
+                    }
+                    precondition(fields.used <= byteCount && fields.count == fieldCount)
+                    return sd_journal_sendv(vectors.baseAddress, Int32(fields.count))
+                }
+            }
+        }
+    }
+}
+
+/// Appends `KEY=value` fields to a byte buffer and one iovec per field.
+private struct FieldWriter {
+    let bytes: UnsafeMutableRawPointer
+    let vectors: UnsafeMutablePointer<iovec>
+    private(set) var used = 0
+    private(set) var count = 0
+
+    init(bytes: UnsafeMutableRawPointer, vectors: UnsafeMutablePointer<iovec>) {
+        self.bytes = bytes
+        self.vectors = vectors
+    }
+
+    /// A whole field that already lives in static memory: no copy.
+    mutating func add(_ field: StaticString) {
+        vectors[count] = iovec(
+            iov_base: UnsafeMutableRawPointer(mutating: field.utf8Start), iov_len: field.utf8CodeUnitCount)
+        count += 1
+    }
+
+    /// A whole `KEY=value` field prepared earlier.
+    mutating func add(whole field: String) {
+        let start = used
+        append(field)
+        close(from: start)
+    }
+
+    mutating func add(_ name: StaticString, _ value: String) {
+        let start = used
+        append(name)
+        append(value)
+        close(from: start)
+    }
+
+    mutating func add(_ name: StaticString, _ value: UInt) {
+        let start = used
+        append(name)
+        var digits = value
+        let first = used
+        repeat {
+            bytes.storeBytes(of: UInt8(ascii: "0") + UInt8(digits % 10), toByteOffset: used, as: UInt8.self)
+            used += 1
+            digits /= 10
+        } while digits > 0
+        // Digits were written least significant first; put them in reading order.
+        var low = first
+        var high = used - 1
+        while low < high {
+            let swap = bytes.load(fromByteOffset: low, as: UInt8.self)
+            bytes.storeBytes(of: bytes.load(fromByteOffset: high, as: UInt8.self), toByteOffset: low, as: UInt8.self)
+            bytes.storeBytes(of: swap, toByteOffset: high, as: UInt8.self)
+            low += 1
+            high -= 1
+        }
+        close(from: start)
+    }
+
+    mutating func add(key: String, value: String) {
+        let start = used
+        used += JournalFieldName.write(key, into: bytes + used)
+        bytes.storeBytes(of: UInt8(ascii: "="), toByteOffset: used, as: UInt8.self)
+        used += 1
+        append(value)
+        close(from: start)
+    }
+
+    private mutating func append(_ text: StaticString) {
+        (bytes + used).copyMemory(from: text.utf8Start, byteCount: text.utf8CodeUnitCount)
+        used += text.utf8CodeUnitCount
+    }
+
+    private mutating func append(_ text: String) {
+        var text = text  // withUTF8 is mutating; for native strings it neither copies nor allocates
+        text.withUTF8 { utf8 in
+            guard let source = utf8.baseAddress else { return }
+            (bytes + used).copyMemory(from: source, byteCount: utf8.count)
+            used += utf8.count
+        }
+    }
+
+    private mutating func close(from start: Int) {
+        vectors[count] = iovec(iov_base: bytes + start, iov_len: used - start)
+        count += 1
+    }
+}

@@ -1,0 +1,51 @@
+import Logging
+
+/// A swift-log handler that writes structured journal entries, so operators can find any fire
+/// with `journalctl POSTBACK_ID=17 TRANSACTION_ID=...`.
+///
+/// Each entry has MESSAGE, PRIORITY (syslog value of the level), SYSLOG_IDENTIFIER, CODE_FILE,
+/// CODE_LINE, CODE_FUNC, ERROR when the call passed one, and every metadata key as a field
+/// named by ``JournalFieldName`` (`postback_id` → `POSTBACK_ID`). A value type, as swift-log
+/// requires. If journald cannot take an entry (it is restarting, or its socket is stale) the
+/// entry goes to standard error as a ``StderrLine`` instead of being lost.
+public struct JournalLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+
+    /// SYSLOG_IDENTIFIER of every entry; `journalctl -t <identifier>` selects them.
+    public let identifier: String
+    private let identifierField: String
+
+    public init(
+        identifier: String = "postbackd", logLevel: Logger.Level = .info,
+        metadataProvider: Logger.MetadataProvider? = nil
+    ) {
+        self.identifier = identifier
+        self.identifierField = "SYSLOG_IDENTIFIER=" + identifier
+        self.logLevel = logLevel
+        self.metadataProvider = metadataProvider
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        let entry = JournalEntry(
+            level: event.level,
+            message: event.message.description,
+            identifierField: identifierField,
+            metadata: LogMetadataMerge.merge(metadata, metadataProvider, event.metadata),
+            error: event.error,
+            file: event.file,
+            function: event.function,
+            line: event.line)
+        if entry.send() < 0 {
+            var fields = entry.metadata
+            if let error = event.error { fields["error"] = "\(error)" }
+            StderrLogHandler.write(StderrLine.format(level: event.level, message: entry.message, metadata: fields))
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Writes ``StderrLine`` entries to standard error; the handler used where no journald runs.
+///
+/// A value type, as swift-log requires: changing one logger's level or metadata leaves the others
+/// alone. Each entry is one `write(2)`, so lines from concurrent tasks do not interleave.
+public struct StderrLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    public var metadataProvider: Logger.MetadataProvider?
+
+    public init(logLevel: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil) {
+        self.logLevel = logLevel
+        self.metadataProvider = metadataProvider
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields = LogMetadataMerge.merge(metadata, metadataProvider, event.metadata)
+        if let error = event.error { fields["error"] = "\(error)" }
+        Self.write(StderrLine.format(level: event.level, message: event.message.description, metadata: fields))
+    }
+
+    static func write(_ line: String) {
+        var line = line
+        line.withUTF8 { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return  // stderr is gone; there is nowhere left to report that
+                }
+            }
+        }
+    }
+}
