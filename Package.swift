@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(
             name: "PostbackSystemdTests",
             dependencies: ["PostbackSystemd", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore"]),
+        // Drives the built executables as an operator would; depending on them makes them built first.
+        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "postbackctl", "postbackd"]),
     ]
 )

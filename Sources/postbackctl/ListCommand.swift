@@ -27,7 +27,8 @@ struct ListCommand: ParsableCommand {
     @Option(help: "Which postbacks to show: active, inactive or all.")
     var status: StatusFilter = .all
 
-    @Option(help: "Columns to add (+name), drop (-name), or show (name,name,...).")
+    // Unconditional, so `--columns -description` is read as a value, not as an unknown flag.
+    @Option(parsing: .unconditional, help: "Columns to add (+name), drop (-name), or show (name,name,...).")
     var columns: String?
 
     @Flag(help: "One JSON array of catalog entries, for scripts.")
