@@ -1,0 +1,195 @@
+/// The daemon's settings: a flat `key = value` file, overridden by `POSTBACKD_<KEY>`
+/// environment variables, overridden by command-line flags.
+///
+/// Why not swift-configuration: its file providers read JSON (no comments, so no documented
+/// example that runs as-is) or YAML (another dependency), while these settings are a dozen flat
+/// keys that an operator edits by hand, as in Postfix's main.cf. Parsing stays pure here so every
+/// rule is table-tested; the daemon reads the file and the environment.
+public struct Settings: Sendable, Equatable {
+    public var spool = "/var/lib/postbackd/spool"
+    public var catalog = "/etc/postbackd/catalog.json"
+    /// Where the daemon keeps its own state (auto-paused postbacks).
+    public var stateDirectory = "/var/lib/postbackd/state"
+    /// CIDRs that the address rules let through although they are private or loopback.
+    public var allowAddresses: [String] = []
+    public var maxConcurrent = 64
+    public var perHost = 16
+    public var connectTimeout: Duration = .seconds(3)
+    public var totalTimeout: Duration = .seconds(10)
+    public var retryBase: Duration = .seconds(30)
+    public var retryCap: Duration = .seconds(3600)
+    public var maxAttempts = 10
+    public var maxAge: Duration = .seconds(86_400)
+    /// Spool files larger than this go to bad/ whole.
+    public var maxFileBytes = 64 << 20
+    /// How long finished files stay in done/; zero removes them at once.
+    public var doneRetention: Duration = .zero
+    /// The safety-net rescan of incoming/ and deferred/, beside inotify.
+    public var rescanInterval: Duration = .seconds(5)
+    /// Off: partner-authored postbacks are skipped, counted and logged, never fired.
+    public var partnerPostbacks = true
+    public var logLevel = "info"
+    /// `host:port` of the Prometheus endpoint; empty is off.
+    public var metricsListen = ""
+
+    public init() {}
+
+    /// Every key, as written in the file; the environment name is `POSTBACKD_` + upper-cased key.
+    public static let keys = [
+        "spool", "catalog", "state_directory", "allow_address", "max_concurrent", "per_host",
+        "connect_timeout", "total_timeout", "retry_base", "retry_cap", "max_attempts", "max_age",
+        "max_file_size", "done_retention", "rescan_interval", "partner_postbacks", "log_level",
+        "metrics_listen",
+    ]
+
+    /// A setting that cannot be used, naming the key and where it came from.
+    public struct Problem: Error, Equatable, Sendable, CustomStringConvertible {
+        public var source: String
+        public var key: String
+        public var message: String
+        public var description: String { "\(source): \(key): \(message)" }
+    }
+
+    /// Settings refused as a whole, with every reason.
+    public struct Problems: Error, Sendable, CustomStringConvertible {
+        public var all: [Problem]
+        public var description: String { all.map(\.description).joined(separator: "\n") }
+    }
+
+    /// Builds settings from the file's text, the environment and flags, in rising priority.
+    /// Returns every problem found, so a reload can be refused with all its reasons.
+    public static func resolve(
+        file: (name: String, text: String)?, environment: [String: String], flags: [(key: String, value: String)]
+    ) -> Result<Settings, Problems> {
+        var settings = Settings()
+        var problems: [Problem] = []
+        if let file {
+            for (n, raw) in file.text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false)[0]
+                    .trimmingWhitespace()
+                if line.isEmpty { continue }
+                let source = "\(file.name):\(n + 1)"
+                guard let eq = line.firstIndex(of: "=") else {
+                    problems.append(Problem(source: source, key: String(line), message: "expected key = value"))
+                    continue
+                }
+                let key = line[..<eq].trimmingWhitespace()
+                let value = line[line.index(after: eq)...].trimmingWhitespace()
+                settings.apply(key: String(key), value: String(value), source: source, into: &problems)
+            }
+        }
+        for key in keys {
+            if let value = environment["POSTBACKD_" + key.uppercased()] {
+                settings.apply(key: key, value: value, source: "environment POSTBACKD_\(key.uppercased())", into: &problems)
+            }
+        }
+        var flagAllow: [String] = []
+        for (key, value) in flags {
+            if key == "allow_address" { flagAllow.append(value); continue }
+            settings.apply(key: key, value: value, source: "--\(key.replacingUnderscores())", into: &problems)
+        }
+        if !flagAllow.isEmpty {
+            settings.apply(key: "allow_address", value: flagAllow.joined(separator: ","), source: "--allow-address", into: &problems)
+        }
+        if settings.perHost > settings.maxConcurrent {
+            settings.perHost = settings.maxConcurrent
+        }
+        if settings.connectTimeout > settings.totalTimeout {
+            problems.append(Problem(source: "settings", key: "connect_timeout", message: "longer than total_timeout"))
+        }
+        return problems.isEmpty ? .success(settings) : .failure(Problems(all: problems))
+    }
+
+    mutating func apply(key: String, value: String, source: String, into problems: inout [Problem]) {
+        func fail(_ message: String) { problems.append(Problem(source: source, key: key, message: message)) }
+        func int(_ range: ClosedRange<Int>) -> Int? {
+            guard let n = Int(value), range.contains(n) else {
+                fail("expected a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(value)\"")
+                return nil
+            }
+            return n
+        }
+        func duration(allowZero: Bool = false) -> Duration? {
+            guard let d = Settings.parseDuration(value), allowZero || d > .zero else {
+                fail("expected a duration such as 500ms, 30s, 5m, 1h or 2d, got \"\(value)\"")
+                return nil
+            }
+            return d
+        }
+        func path() -> String? {
+            guard value.hasPrefix("/") || value.hasPrefix(".") || !value.isEmpty else {
+                fail("expected a path"); return nil
+            }
+            return value
+        }
+        switch key {
+        case "spool": if let v = path() { spool = v }
+        case "catalog": if let v = path() { catalog = v }
+        case "state_directory": if let v = path() { stateDirectory = v }
+        case "allow_address":
+            let items = value.split(separator: ",").map { String($0.trimmingWhitespace()) }.filter { !$0.isEmpty }
+            var parsed: [String] = []
+            for item in items {
+                if CIDR(item) == nil { fail("\"\(item)\" is not an address or CIDR such as 127.0.0.0/8 or ::1/128") } else { parsed.append(item) }
+            }
+            allowAddresses = parsed
+        case "max_concurrent": if let v = int(1...10_000) { maxConcurrent = v }
+        case "per_host": if let v = int(1...10_000) { perHost = v }
+        case "connect_timeout": if let v = duration() { connectTimeout = v }
+        case "total_timeout": if let v = duration() { totalTimeout = v }
+        case "retry_base": if let v = duration() { retryBase = v }
+        case "retry_cap": if let v = duration() { retryCap = v }
+        case "max_attempts": if let v = int(1...1000) { maxAttempts = v }
+        case "max_age": if let v = duration() { maxAge = v }
+        case "max_file_size":
+            if let v = Settings.parseSize(value) { maxFileBytes = v } else { fail("expected a size such as 512k, 64M or 1G, got \"\(value)\"") }
+        case "done_retention": if let v = duration(allowZero: true) { doneRetention = v }
+        case "rescan_interval": if let v = duration() { rescanInterval = v }
+        case "partner_postbacks":
+            switch value.lowercased() {
+            case "on", "true", "yes": partnerPostbacks = true
+            case "off", "false", "no": partnerPostbacks = false
+            default: fail("expected on or off, got \"\(value)\"")
+            }
+        case "log_level":
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            if levels.contains(value) { logLevel = value } else { fail("expected one of \(levels.joined(separator: ", ")), got \"\(value)\"") }
+        case "metrics_listen":
+            metricsListen = value == "off" ? "" : value
+        default:
+            let near = Settings.keys.min { editDistance(Array(key.utf8), Array($0.utf8)) < editDistance(Array(key.utf8), Array($1.utf8)) }
+            fail("unknown setting" + (near.map { " (did you mean \($0)?)" } ?? ""))
+        }
+    }
+
+    /// `500ms`, `30s`, `5m`, `1h`, `2d`, or a bare number of seconds.
+    public static func parseDuration(_ text: String) -> Duration? {
+        let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, millis) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count)
+            if let n = Int64(number), n >= 0 { return .milliseconds(n * millis) }
+            if suffix == "m" || suffix == "s" { continue }  // "ms" ends in "s"
+            return nil
+        }
+        if let n = Int64(text), n >= 0 { return .seconds(n) }
+        return nil
+    }
+
+    /// `1024`, `512k`, `64M`, `1G`.
+    public static func parseSize(_ text: String) -> Int? {
+        let multipliers: [Character: Int] = ["k": 1 << 10, "K": 1 << 10, "m": 1 << 20, "M": 1 << 20, "g": 1 << 30, "G": 1 << 30]
+        if let last = text.last, let m = multipliers[last], let n = Int(text.dropLast()), n > 0 { return n * m }
+        if let n = Int(text), n > 0 { return n }
+        return nil
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> SubSequence {
+        let start = firstIndex { $0 != " " && $0 != "\t" && $0 != "\r" } ?? endIndex
+        let end = lastIndex { $0 != " " && $0 != "\t" && $0 != "\r" }.map { index(after: $0) } ?? start
+        return self[start..<Swift.max(start, end)]
+    }
+
+    func replacingUnderscores() -> String { String(map { $0 == "_" ? "-" : $0 }) }
+}

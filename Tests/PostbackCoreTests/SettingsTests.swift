@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+@testable import PostbackCore
+
+@Suite("Settings: file, then environment, then flags")
+struct SettingsTests {
+    @Test func fileEnvironmentAndFlagsInRisingPriority() throws {
+        let file = """
+            # comment
+            spool = /srv/spool
+            max_concurrent = 32   # trailing comment
+            per_host = 4
+            connect_timeout = 500ms
+            retry_base = 2s
+            allow_address = 127.0.0.0/8, ::1
+            partner_postbacks = off
+            """
+        let s = try Settings.resolve(
+            file: ("postbackd.conf", file),
+            environment: ["POSTBACKD_MAX_CONCURRENT": "48", "POSTBACKD_CATALOG": "/env/catalog.json", "OTHER": "x"],
+            flags: [("max_concurrent", "100"), ("allow_address", "10.0.0.0/8")]
+        ).get()
+        #expect(s.spool == "/srv/spool")
+        #expect(s.catalog == "/env/catalog.json")
+        #expect(s.maxConcurrent == 100)
+        #expect(s.perHost == 4)
+        #expect(s.connectTimeout == .milliseconds(500))
+        #expect(s.retryBase == .seconds(2))
+        #expect(s.allowAddresses == ["10.0.0.0/8"])
+        #expect(s.partnerPostbacks == false)
+        #expect(s.totalTimeout == .seconds(10) && s.maxAttempts == 10 && s.maxAge == .seconds(86_400))
+    }
+
+    @Test func everyProblemNamesItsKeyAndSource() {
+        let file = """
+            max_concurrent = lots
+            retry_bsae = 30s
+            connect_timeout = soon
+            allow_address = 300.1.2.3/8
+            just words
+            """
+        guard case .failure(let refused) = Settings.resolve(
+            file: ("p.conf", file), environment: ["POSTBACKD_PER_HOST": "0"], flags: [("max_file_size", "big")])
+        else { Issue.record("expected problems"); return }
+        #expect(refused.all.map(\.description) == [
+            "p.conf:1: max_concurrent: expected a whole number from 1 to 10000, got \"lots\"",
+            "p.conf:2: retry_bsae: unknown setting (did you mean retry_base?)",
+            "p.conf:3: connect_timeout: expected a duration such as 500ms, 30s, 5m, 1h or 2d, got \"soon\"",
+            "p.conf:4: allow_address: \"300.1.2.3/8\" is not an address or CIDR such as 127.0.0.0/8 or ::1/128",
+            "p.conf:5: just words: expected key = value",
+            "environment POSTBACKD_PER_HOST: per_host: expected a whole number from 1 to 10000, got \"0\"",
+            "--max-file-size: max_file_size: expected a size such as 512k, 64M or 1G, got \"big\"",
+        ])
+    }
+
+    @Test(arguments: [("500ms", 500), ("30s", 30_000), ("5m", 300_000), ("1h", 3_600_000), ("2d", 172_800_000), ("7", 7000)])
+    func durations(_ text: String, _ millis: Int64) {
+        #expect(Settings.parseDuration(text) == .milliseconds(millis))
+    }
+
+    @Test func theShippedExampleIsValid() throws {
+        let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let text = try String(contentsOfFile: "/" + path + "/config/postbackd.conf", encoding: .utf8)
+        let s = try Settings.resolve(file: ("postbackd.conf", text), environment: [:], flags: []).get()
+        #expect(s.catalog == "config/catalog.json")
+    }
+}
