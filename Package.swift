@@ -28,6 +28,8 @@ let package = Package(
 
         // Pure rules: catalog, validation, index, precedence, macros, records. No I/O.
         .target(name: "PostbackCore"),
+        // The spool's durable file protocol: claim by rename, ledgers, deferred, dead letters.
+        .target(name: "PostbackSpool", dependencies: ["PostbackCore"]),
         // The libcurl multi driver, address rules at connect time, outcome classification.
         .target(
             name: "PostbackFiring",
@@ -52,6 +54,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "PostbackCoreTests", dependencies: ["PostbackCore"]),
+        .testTarget(name: "PostbackSpoolTests", dependencies: ["PostbackSpool", "PostbackCore"]),
         .testTarget(
             name: "PostbackFiringTests",
             dependencies: [

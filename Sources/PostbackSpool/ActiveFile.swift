@@ -1,0 +1,307 @@
+import Glibc
+import Synchronization
+
+/// A claimed spool file and its ledger: the daemon's unit of work.
+///
+/// Record every final outcome here as it happens; the ledger group-commits them (one
+/// `fdatasync` per `ledgerBatchEntries` entries or `ledgerBatchInterval`, whichever first),
+/// so a crash loses at most the outcomes of fires still in flight, which a restart fires
+/// again. Deferrals and dead letters are written to their own files before the ledger entry
+/// that points at them is made durable, so a fire is never only in the ledger's memory.
+///
+/// Thread-safe: completions may arrive from the firing thread while another thread flushes.
+/// The ledger's fsync runs outside the entry lock, so appends continue during it.
+public final class ActiveFile: Sendable {
+    static let ledgerSuffix = ".ledger"
+
+    public let name: String
+    /// The file's bytes, checked to be UTF-8 text without NUL; feed them to `RecordParser`.
+    public let contents: [UInt8]
+    /// What an earlier run already recorded (empty for a fresh claim): skip those fires.
+    public let replay: LedgerReplay
+    /// True when this file was taken over from a daemon that died.
+    public let recovered: Bool
+
+    let spool: Spool
+    private let lockFD: Int32
+    private let state: Mutex<State>
+    /// Serialises writers of the ledger and of the reject file; never held while waiting for `state`.
+    private let io: Mutex<IOState>
+
+    private struct State {
+        var ledger = JSONBytes(capacity: 64 << 10)
+        var rejects = JSONBytes(capacity: 0)
+        var entries = 0
+        var oldestPending: UInt64 = 0
+        /// Written and fdatasync'd in `tmp/`; renamed into place by the next flush.
+        var moves: [(tmpName: String, queue: Spool.Queue, name: String)] = []
+        var countedLines: Set<Int>
+        var finished = false
+    }
+
+    private struct IOState {
+        var ledgerFD: Int32 = -1
+        var rejectFD: Int32 = -1
+        var torn: Int
+    }
+
+    init(spool: Spool, name: String, lockFD: Int32, contents: [UInt8], replay: LedgerReplay, recovered: Bool) {
+        self.spool = spool
+        self.name = name
+        self.lockFD = lockFD
+        self.contents = contents
+        self.replay = replay
+        self.recovered = recovered
+        state = Mutex(State(countedLines: replay.lines))
+        io = Mutex(IOState(torn: replay.tornBytes))
+    }
+
+    deinit {
+        io.withLock { io in
+            if io.ledgerFD >= 0 { System.close(io.ledgerFD) }
+            if io.rejectFD >= 0 { System.close(io.rejectFD) }
+        }
+        System.close(lockFD)
+    }
+
+    // MARK: outcomes
+
+    /// The partner answered 2xx.
+    public func succeeded(line: Int, postbackID: Int64, attempt: FireAttempt) throws(SpoolError) {
+        try append(line: line, postbackID: postbackID, outcome: .succeeded, attempt: attempt)
+    }
+
+    /// The fire will be retried at `nextDue` (Unix ms): writes its `deferred/` file, then the
+    /// ledger entry. `attempt` is nil when nothing was sent (e.g. an open circuit breaker).
+    public func deferred(line: Int, postbackID: Int64, record: some Collection<UInt8>, attempt: FireAttempt?,
+                         nextDue: Int64, error: String) throws(SpoolError) {
+        var fire = DeferredFire(source: name, line: line, postbackID: postbackID, record: Array(record),
+                                attempts: attempt == nil ? 0 : 1, firstAttempt: attempt.map { $0.time / 1000 } ?? SpoolTime.unixMillis(),
+                                nextDue: nextDue, lastError: error)
+        fire.remember(attempt, limit: spool.configuration.historyLimit, answerLimit: spool.configuration.answerPrefixBytes)
+        let tmpName = try spool.writeTemporary(fire.encoded())
+        try append(line: line, postbackID: postbackID, outcome: .deferred, attempt: attempt, error: error,
+                   nextDue: nextDue, move: (tmpName, .deferred, fire.deferredFileName()))
+    }
+
+    /// The fire failed permanently (or spent its budget): writes its dead letter to `failed/`,
+    /// then the ledger entry.
+    public func failed(line: Int, postbackID: Int64, record: some Collection<UInt8>, attempt: FireAttempt?,
+                       error: String) throws(SpoolError) {
+        let now = SpoolTime.unixMillis()
+        var fire = DeferredFire(source: name, line: line, postbackID: postbackID, record: Array(record),
+                                attempts: attempt == nil ? 0 : 1, firstAttempt: attempt.map { $0.time / 1000 } ?? now,
+                                nextDue: now, lastError: error, failedAt: now)
+        fire.remember(attempt, limit: spool.configuration.historyLimit, answerLimit: spool.configuration.answerPrefixBytes)
+        let tmpName = try spool.writeTemporary(fire.encoded())
+        try append(line: line, postbackID: postbackID, outcome: .failed, attempt: attempt, error: error,
+                   move: (tmpName, .failed, fire.deadLetterFileName()))
+    }
+
+    /// The record matched no postback: counted, nothing fired.
+    public func noMatch(line: Int) throws(SpoolError) {
+        try append(line: line, postbackID: 0, outcome: .noMatch, attempt: nil)
+    }
+
+    /// The record's line was refused by the parser: appended to `bad/NAME.rejected` with its
+    /// raw bytes (which may not be UTF-8) so nothing is silently dropped.
+    public func rejected(line: Int, reason: String, raw: some Collection<UInt8>) throws(SpoolError) {
+        var entry = JSONBytes(capacity: 64 + raw.count)
+        entry.raw("{\"line\":"); entry.int(line)
+        entry.raw(",\"reason\":"); entry.string(reason)
+        let bytes = Array(raw)
+        if let text = String(validating: bytes, as: UTF8.self) {
+            entry.raw(",\"raw\":"); entry.string(text)
+        } else {
+            entry.raw(",\"raw_base64\":\""); Base64.append(bytes, to: &entry.bytes); entry.raw("\"")
+        }
+        entry.raw("}\n")
+        try append(line: line, postbackID: 0, outcome: .rejected, attempt: nil, error: reason, reject: entry.bytes)
+    }
+
+    /// History only: an attempt that is not final (the engine retries in-process). Replay
+    /// ignores it, so the fire is sent again after a crash.
+    public func attempted(line: Int, postbackID: Int64, attempt: FireAttempt) throws(SpoolError) {
+        try append(line: line, postbackID: postbackID, outcome: nil, attempt: attempt)
+    }
+
+    // MARK: group commit
+
+    private func append(line: Int, postbackID: Int64, outcome: FireOutcome?, attempt: FireAttempt?,
+                        error: String = "", nextDue: Int64? = nil,
+                        move: (String, Spool.Queue, String)? = nil, reject: [UInt8]? = nil) throws(SpoolError) {
+        let answerLimit = spool.configuration.answerPrefixBytes
+        let batch = spool.configuration.ledgerBatchEntries
+        let interval = UInt64(spool.configuration.ledgerBatchInterval.components.seconds) * 1_000_000_000
+            + UInt64(spool.configuration.ledgerBatchInterval.components.attoseconds / 1_000_000_000)
+        let now = SpoolTime.monotonicNanos()
+        let due: Bool = try state.withLock { (s: inout State) throws(SpoolError) -> Bool in
+            guard !s.finished else {
+                throw SpoolError(code: .unfinished, operation: "ledger", path: spool.active.join(name),
+                                 detail: "outcome recorded after finish or release")
+            }
+            s.ledger.raw("{\"line\":"); s.ledger.int(line)
+            s.ledger.raw(",\"pb\":"); s.ledger.int(postbackID)
+            s.ledger.raw(",\"outcome\":\"")
+            if let outcome { outcome.name.utf8.withContiguousStorageIfAvailable { s.ledger.bytes.append(contentsOf: $0) } }
+            else { s.ledger.raw("attempt") }
+            s.ledger.raw("\"")
+            if let attempt {
+                s.ledger.raw(",\"t\":"); s.ledger.int(attempt.time)
+                s.ledger.raw(",\"url\":"); s.ledger.string(attempt.url)
+                s.ledger.raw(",\"status\":"); s.ledger.int(attempt.httpStatus)
+                if !attempt.error.isEmpty { s.ledger.raw(",\"error\":"); s.ledger.string(attempt.error) }
+                s.ledger.raw(",\"latency_us\":"); s.ledger.int(attempt.latencyMicros)
+                if !attempt.answerPrefix.isEmpty {
+                    s.ledger.raw(",\"answer\":"); s.ledger.string(bytes: attempt.answerPrefix, limit: answerLimit)
+                }
+            }
+            if !error.isEmpty, error != attempt?.error { s.ledger.raw(",\"reason\":"); s.ledger.string(error) }
+            if let nextDue { s.ledger.raw(",\"next_due_ms\":"); s.ledger.int(nextDue) }
+            s.ledger.raw("}\n")
+            if let move { s.moves.append(move) }
+            if let reject { s.rejects.bytes.append(contentsOf: reject) }
+            if s.entries == 0 { s.oldestPending = now }
+            s.entries += 1
+            if let outcome {
+                let newRecord = s.countedLines.insert(line).inserted
+                spool.counters.count(outcome, newRecord: newRecord)
+            }
+            return s.entries >= batch || now &- s.oldestPending >= interval
+        }
+        if due { try flush() }
+    }
+
+    /// Flushes when the oldest waiting entry is older than the batch interval. Call it from
+    /// the daemon's loop tick, so a quiet moment does not leave outcomes waiting in memory.
+    public func flushIfDue() throws(SpoolError) {
+        let interval = spool.configuration.ledgerBatchInterval
+        let nanos = UInt64(interval.components.seconds) * 1_000_000_000 + UInt64(interval.components.attoseconds / 1_000_000_000)
+        let due = state.withLock { s in s.entries > 0 && SpoolTime.monotonicNanos() &- s.oldestPending >= nanos }
+        if due { try flush() }
+    }
+
+    /// Makes every outcome recorded before this call durable: rejects fsync'd, deferred and
+    /// dead-letter files renamed into place and their directories fsync'd, then the ledger
+    /// written and fdatasync'd. When it returns, a crash cannot make those fires go again.
+    public func flush() throws(SpoolError) {
+        try io.withLock { (io: inout IOState) throws(SpoolError) -> Void in try flushHoldingIO(&io) }
+    }
+
+    private struct Batch: Sendable {
+        var ledger: [UInt8]
+        var rejects: [UInt8]
+        var moves: [(tmpName: String, queue: Spool.Queue, name: String)]
+    }
+
+    private func flushHoldingIO(_ io: inout IOState) throws(SpoolError) {
+        let batch: Batch = state.withLock { s in
+            let taken = Batch(ledger: s.ledger.bytes, rejects: s.rejects.bytes, moves: s.moves)
+            s.ledger.bytes.removeAll(keepingCapacity: true)
+            s.rejects.bytes.removeAll(keepingCapacity: true)
+            s.moves.removeAll(keepingCapacity: true)
+            s.entries = 0
+            return taken
+        }
+        if batch.ledger.isEmpty { return }
+        do {
+            try write(ledger: batch.ledger, rejects: batch.rejects, moves: batch.moves, io: &io)
+        } catch {
+            // Put the batch back so the next flush writes it; files already moved into place
+            // are harmless: the ledger entries that point at them come later.
+            state.withLock { s in
+                s.ledger.bytes.insert(contentsOf: batch.ledger, at: 0)
+                s.rejects.bytes.insert(contentsOf: batch.rejects, at: 0)
+                s.moves.insert(contentsOf: batch.moves, at: 0)
+                s.entries = max(s.entries, 1)
+            }
+            throw error
+        }
+    }
+
+    private func write(ledger: [UInt8], rejects: [UInt8], moves: [(tmpName: String, queue: Spool.Queue, name: String)],
+                       io: inout IOState) throws(SpoolError) {
+        if !rejects.isEmpty {
+            let path = spool.bad.join(name + ".rejected")
+            if io.rejectFD < 0 {
+                io.rejectFD = try System.openAt(spool.bad, name + ".rejected", O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW)
+                try System.fsync(spool.bad)
+            }
+            try System.writeAll(io.rejectFD, rejects, path: path)
+            try System.fdatasync(io.rejectFD, path: path)
+        }
+        var touched: Set<Spool.Queue> = []
+        for move in moves {
+            let target = spool.dir(move.queue)
+            if try System.rename(spool.tmp, move.tmpName, target, move.name) { touched.insert(move.queue) }
+        }
+        for queue in touched { try System.fsync(spool.dir(queue)) }
+        let path = spool.active.join(name + ActiveFile.ledgerSuffix)
+        if io.ledgerFD < 0 {
+            io.ledgerFD = try System.openAt(spool.active, name + ActiveFile.ledgerSuffix, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW)
+            if io.torn > 0 {
+                // A crash tore the last entry; cut it so the next entry starts on its own line.
+                let size = try System.seekEnd(io.ledgerFD, path: path)
+                try System.truncate(io.ledgerFD, to: size - io.torn, path: path)
+                io.torn = 0
+            }
+            try System.fsync(spool.active)
+        }
+        try System.writeAll(io.ledgerFD, ledger, path: path)
+        try System.fdatasync(io.ledgerFD, path: path)
+    }
+
+    // MARK: end of life
+
+    /// Lines that hold a record or a rejection but have no final outcome yet, in order.
+    public func linesWithoutOutcome() -> [Int] {
+        let done = state.withLock { $0.countedLines }
+        return TextCheck.recordLines(in: contents).filter { !done.contains($0) }
+    }
+
+    /// Flushes, then removes the file and its ledger, or moves both to `done/` when a
+    /// retention is configured. Refuses (`.unfinished`) while a record line has no outcome at
+    /// all, which would otherwise vanish silently; the caller knows how many fires a record
+    /// has, the spool does not, so fires are the caller's to complete.
+    public func finish() throws(SpoolError) {
+        try flush()
+        let missing = linesWithoutOutcome()
+        guard missing.isEmpty else {
+            let shown = missing.prefix(10).map(String.init).joined(separator: ", ")
+            throw SpoolError(code: .unfinished, operation: "finish", path: spool.active.join(name),
+                             detail: "\(missing.count) record line(s) without an outcome: \(shown)")
+        }
+        try end()
+        let ledgerName = name + ActiveFile.ledgerSuffix
+        // The spool file goes first: a ledger without its file is swept by `recover()`, while
+        // a file without its ledger would be fired again from the start.
+        if spool.configuration.doneRetention != nil {
+            try System.touch(lockFD, path: spool.active.join(name))
+            _ = try System.rename(spool.active, name, spool.done, name)
+            _ = try System.rename(spool.active, ledgerName, spool.done, ledgerName)
+            try System.fsync(spool.done)
+        } else {
+            try System.unlink(spool.active, name)
+            try System.fsync(spool.active)
+            try System.unlink(spool.active, ledgerName)
+        }
+        try System.fsync(spool.active)
+    }
+
+    /// Flushes and lets go without finishing (on a drain at shutdown): the file stays in
+    /// `active/` and the next `recover()`, here or in another daemon, resumes it.
+    public func release() throws(SpoolError) {
+        try flush()
+        try end()
+    }
+
+    private func end() throws(SpoolError) {
+        try state.withLock { (s: inout State) throws(SpoolError) in
+            guard !s.finished else {
+                throw SpoolError(code: .unfinished, operation: "finish", path: spool.active.join(name),
+                                 detail: "already finished or released")
+            }
+            s.finished = true
+        }
+    }
+}

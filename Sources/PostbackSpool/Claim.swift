@@ -1,0 +1,198 @@
+import Glibc
+
+/// What claiming a file gave: work for the daemon, or a file that went straight to `bad/`.
+public enum ClaimOutcome: Sendable {
+    /// Yours alone until you finish or release it.
+    case active(ActiveFile)
+    /// Not processable as a whole; now in `bad/NAME` with `bad/NAME.reason`.
+    case quarantined(name: String, reason: String)
+}
+
+extension Spool {
+    /// Names waiting in `incoming/`, oldest first (by modification time, then name), so a
+    /// burst cannot starve a file that arrived earlier. Dotfiles are skipped: tools like
+    /// rsync write `.name.XXXX` in place and rename when complete.
+    public func pending() throws(SpoolError) -> [String] {
+        var entries: [(mtime: Int64, name: String)] = []
+        for name in try System.list(incoming) where !name.hasPrefix(".") {
+            guard let st = try System.statAtIfPresent(incoming, name) else { continue }
+            entries.append((Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), name))
+        }
+        entries.sort { $0.mtime != $1.mtime ? $0.mtime < $1.mtime : $0.name < $1.name }
+        return entries.map(\.name)
+    }
+
+    /// Claims the oldest claimable file; nil when `incoming/` has nothing this process can take.
+    public func claimNext() throws(SpoolError) -> ClaimOutcome? {
+        for name in try pending() {
+            if let outcome = try claim(name) { return outcome }
+        }
+        return nil
+    }
+
+    /// Claims `incoming/NAME`: nil when another daemon got it first (or it is gone).
+    ///
+    /// The protocol, which makes two daemons on one spool never process one file twice, even
+    /// across crashes: open the file without following links, take an exclusive `flock`
+    /// without waiting, check the name still names the locked inode, rename it into
+    /// `active/`, fsync `active/`. The lock lives as long as the `ActiveFile`; the kernel drops
+    /// it if the daemon dies, which is how `recover()` tells orphans from live work.
+    public func claim(_ name: String) throws(SpoolError) -> ClaimOutcome? {
+        guard UniqueName.isValid(name), !name.hasPrefix(".") else { return nil }
+        guard let st = try System.statAtIfPresent(incoming, name) else { return nil }
+        if UniqueName.isReserved(name) {
+            return try quarantineUnopened(name, reason: "reserved name: the spool uses the suffixes .ledger and .fire itself")
+        }
+        if st.st_mode & S_IFMT != S_IFREG {
+            // Never opened: a FIFO would block, a device could have side effects on open.
+            return try quarantineUnopened(name, reason: "not a regular file (\(Spool.fileType(st.st_mode)))")
+        }
+        let fd: Int32
+        do {
+            fd = try System.openAt(incoming, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        } catch where error.errno == ENOENT {
+            return nil
+        } catch where error.errno == ELOOP {
+            return try quarantineUnopened(name, reason: "not a regular file (symlink)")
+        }
+        do {
+            guard try lockAndMove(fd, from: incoming, name, to: active, name) else {
+                System.close(fd)
+                return nil
+            }
+            return try load(fd: fd, name: name, recovered: false)
+        } catch {
+            System.close(fd)
+            throw error
+        }
+    }
+
+    /// Takes over `active/` files whose daemon died (their lock is free), oldest first.
+    /// Call at start-up, and now and then when several daemons share the spool. Also removes
+    /// ledgers left behind by a crash during `finish`.
+    public func recover() throws(SpoolError) -> [ClaimOutcome] {
+        let names = try System.list(active)
+        let present = Set(names)
+        var result: [ClaimOutcome] = []
+        for name in names.sorted() where !name.hasPrefix(".") {
+            if name.hasSuffix(ActiveFile.ledgerSuffix) {
+                let spoolName = String(name.dropLast(ActiveFile.ledgerSuffix.utf8.count))
+                if !present.contains(spoolName), try System.statAtIfPresent(active, spoolName) == nil {
+                    try System.unlink(active, name)
+                }
+                continue
+            }
+            if name.hasSuffix(DeferredFire.fileSuffix) { continue }  // `recoverTakenFires()`
+            guard let st = try System.statAtIfPresent(active, name) else { continue }
+            if st.st_mode & S_IFMT != S_IFREG {
+                let reason = "not a regular file (\(Spool.fileType(st.st_mode)))"
+                if let outcome = try quarantineUnopened(name, from: active, reason: reason) { result.append(outcome) }
+                continue
+            }
+            let fd: Int32
+            do {
+                fd = try System.openAt(active, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+            } catch where error.errno == ENOENT || error.errno == ELOOP {
+                continue
+            }
+            do {
+                guard try System.tryLock(fd, path: active.join(name)), try Spool.sameFile(fd, active, name) else {
+                    System.close(fd)
+                    continue
+                }
+                if let outcome = try load(fd: fd, name: name, recovered: true) { result.append(outcome) }
+            } catch {
+                System.close(fd)
+                throw error
+            }
+        }
+        return result
+    }
+
+    /// Locks `fd`, checks `from/name` is still that file, and renames it. False when another
+    /// process holds the lock or already moved the file.
+    func lockAndMove(_ fd: Int32, from: System.Dir, _ name: String, to: System.Dir, _ newName: String) throws(SpoolError) -> Bool {
+        guard try System.tryLock(fd, path: from.join(name)) else { return false }
+        // The previous owner may have finished (unlinked or moved) the file between our open
+        // and our lock: only the name, checked under the lock, tells.
+        guard try Spool.sameFile(fd, from, name) else { return false }
+        if try System.statAtIfPresent(to, newName) != nil {
+            throw SpoolError(code: .nameCollision, operation: "claim", path: to.join(newName),
+                             detail: "a file with this name is already there; spool names must be unique")
+        }
+        guard try System.rename(from, name, to, newName) else { return false }
+        try System.fsync(to)
+        return true
+    }
+
+    static func sameFile(_ fd: Int32, _ dir: System.Dir, _ name: String) throws(SpoolError) -> Bool {
+        let open = try System.fstat(fd, path: dir.join(name))
+        guard open.st_nlink > 0, let named = try System.statAtIfPresent(dir, name) else { return false }
+        return named.st_ino == open.st_ino && named.st_dev == open.st_dev
+    }
+
+    /// Reads a locked, claimed file and decides: active work, or quarantine.
+    private func load(fd: Int32, name: String, recovered: Bool) throws(SpoolError) -> ClaimOutcome? {
+        let path = active.join(name)
+        let st = try System.fstat(fd, path: path)
+        var outcome: ClaimOutcome? = nil
+        // The lock is held until the file is in `bad/`, so no other daemon races the move.
+        defer { if case .quarantined = outcome { System.close(fd) } }
+        if st.st_mode & S_IFMT != S_IFREG {
+            outcome = try quarantineUnopened(name, from: active, reason: "not a regular file (\(Spool.fileType(st.st_mode)))")
+            return outcome
+        }
+        let limit = configuration.maxFileBytes
+        if Int(st.st_size) > limit {
+            outcome = try quarantineUnopened(name, from: active, reason: "too large: \(st.st_size) bytes, the limit is \(limit)")
+            return outcome
+        }
+        // Read one byte past the limit so a file still growing (an ingest bug) is caught too.
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var count = 0
+        while true {
+            if count == bytes.count {
+                if count > limit { break }
+                bytes.append(contentsOf: repeatElement(0, count: min(limit + 1, count * 2 + 4096) - count))
+            }
+            let n = try System.read(fd, into: &bytes, at: count, path: path)
+            if n == 0 { break }
+            count += n
+        }
+        bytes.removeLast(bytes.count - count)
+        if count > limit {
+            outcome = try quarantineUnopened(name, from: active, reason: "too large: more than \(limit) bytes")
+            return outcome
+        }
+        if let problem = TextCheck.problem(in: bytes) {
+            outcome = try quarantineUnopened(name, from: active, reason: problem)
+            return outcome
+        }
+        let replay = recovered ? try readLedger(name) : LedgerReplay()
+        return .active(ActiveFile(spool: self, name: name, lockFD: fd, contents: bytes, replay: replay, recovered: recovered))
+    }
+
+    private func readLedger(_ name: String) throws(SpoolError) -> LedgerReplay {
+        let ledgerName = name + ActiveFile.ledgerSuffix
+        let fd: Int32
+        do {
+            fd = try System.openAt(active, ledgerName, O_RDONLY | O_NOFOLLOW)
+        } catch where error.errno == ENOENT {
+            return LedgerReplay()
+        }
+        defer { System.close(fd) }
+        return LedgerReplay(bytes: try readAll(fd, path: active.join(ledgerName), limit: .max))
+    }
+
+    static func fileType(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFIFO: return "FIFO"
+        case S_IFLNK: return "symlink"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFDIR: return "directory"
+        default: return "unknown type"
+        }
+    }
+}
