@@ -3,6 +3,7 @@ import Logging
 import PostbackSystemd
 import Testing
 
+extension SerializedAroundEnvironment {
 /// Writes to the real journald and reads the entries back with journalctl.
 /// In CI a missing journald fails these tests (run `.ci/start-journald.sh` first); on a
 /// developer machine without one they are skipped.
@@ -87,6 +88,8 @@ struct JournalLogHandlerTests {
         Issue.record("journalctl found \(entries.count) of \(count) entries for \(transactionID) in 10 s; stderr: \(lastError)")
         return entries
     }
+}
+
 }
 
 let journalAvailable = JournalLogHandler.detectDestination() == .journal

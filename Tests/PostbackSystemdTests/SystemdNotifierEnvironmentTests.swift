@@ -2,10 +2,11 @@ import Glibc
 import PostbackSystemd
 import Testing
 
+extension SerializedAroundEnvironment {
 /// The one place tests touch the process environment: `SystemdNotifier()` reads what systemd
-/// sets (NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID). Serialized so the variables are never
-/// set by two tests at once; every other notifier test passes its socket explicitly.
-@Suite(.serialized) struct SystemdNotifierEnvironmentTests {
+/// sets (NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID). Every other notifier test passes its
+/// socket explicitly.
+@Suite struct SystemdNotifierEnvironmentTests {
     @Test func readsTheSocketAndWatchdogFromTheEnvironment() throws {
         let receiver = try DatagramReceiver()
         setenv("NOTIFY_SOCKET", receiver.path, 1)
@@ -42,4 +43,5 @@ import Testing
         }
         #expect(SystemdNotifier().watchdogInterval == nil)
     }
+}
 }

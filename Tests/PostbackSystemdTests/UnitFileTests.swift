@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+extension SerializedAroundEnvironment {
 /// systemd/check-unit.sh: the unit verifies cleanly and scores at most 1.2.
 @Suite struct UnitFileTests {
     static let analyzerPresent = FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze")
@@ -15,4 +16,5 @@ import Testing
             "check-unit.sh failed (\(result.status)):\n\(result.standardOutput)\(result.standardError)")
         #expect(result.standardOutput.contains("verify clean"))
     }
+}
 }
