@@ -7,5 +7,5 @@ struct Postbackctl: ParsableCommand {
         commandName: "postbackctl",
         abstract: "Check and operate postbackd: catalogs, plans, test fires.",
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, PlanCommand.self, ListCommand.self])
+        subcommands: [ValidateCommand.self, PlanCommand.self, ListCommand.self, RenderCommand.self])
 }

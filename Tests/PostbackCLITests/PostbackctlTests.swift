@@ -119,3 +119,22 @@ struct PostbackctlTests {
         #expect(decoded?[2]["partner_id"] == nil)
     }
 }
+
+@Suite("postbackctl render")
+struct RenderCommandTests {
+    @Test func rendersEscapedPixelsOfTheWinningLevel() throws {
+        let catalog = try CLIRunner.temporaryFile("""
+            {"postbacks": [
+              {"id": 1, "type": "conversion", "level": "global_offer", "offer_id": 3, "delivery": "image_pixel", "url": "https://px.example/p.gif?c={sub1}"},
+              {"id": 2, "type": "conversion", "level": "global_offer", "offer_id": 3, "delivery": "postback", "url": "https://pb.example/?c={sub1}"}
+            ]}
+            """)
+        let r = try CLIRunner.run("postbackctl", ["render", "--catalog", catalog, "--record",
+            #"{"kind":"conversion","transaction_id":"t","partner_id":7,"offer_id":3,"sub1":"\"><script>"}"#])
+        #expect(r.status == 0)
+        #expect(r.stdout == "<img src=\"https://px.example/p.gif?c=%22%3E%3Cscript%3E\" width=\"1\" height=\"1\" style=\"display:none\" alt=\"\">\n")
+        let bad = try CLIRunner.run("postbackctl", ["render", "--catalog", catalog, "--record", "{}"])
+        #expect(bad.status == 1)
+        #expect(bad.stderr == "record: kind: missing (conversion, event or click)\n")
+    }
+}
