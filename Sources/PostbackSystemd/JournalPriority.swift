@@ -4,17 +4,6 @@ import Logging
 /// `journalctl -p` filters on. swift-log has no alert/emergency; trace has no syslog twin and
 /// shares debug's 7.
 enum JournalPriority {
-    static func value(for level: Logger.Level) -> Int {
-        switch level {
-        case .trace, .debug: 7
-        case .info: 6
-        case .notice: 5
-        case .warning: 4
-        case .error: 3
-        case .critical: 2
-        }
-    }
-
     /// The whole `PRIORITY=n` field, in static memory so an entry can point at it directly.
     static func field(for level: Logger.Level) -> StaticString {
         switch level {
