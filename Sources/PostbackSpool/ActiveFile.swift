@@ -23,7 +23,6 @@ public final class ActiveFile: Sendable {
     public let recovered: Bool
 
     let spool: Spool
-    private let lockFD: Int32
     private let state: Mutex<State>
     /// Serialises writers of the ledger and of the reject file; never held while waiting for `state`.
     private let io: Mutex<IOState>
@@ -40,6 +39,8 @@ public final class ActiveFile: Sendable {
     }
 
     private struct IOState {
+        /// Holds the claim's `flock`; closed on finish or release, which lets go of the claim.
+        var lockFD: Int32
         var ledgerFD: Int32 = -1
         var rejectFD: Int32 = -1
         var torn: Int
@@ -48,20 +49,20 @@ public final class ActiveFile: Sendable {
     init(spool: Spool, name: String, lockFD: Int32, contents: [UInt8], replay: LedgerReplay, recovered: Bool) {
         self.spool = spool
         self.name = name
-        self.lockFD = lockFD
         self.contents = contents
         self.replay = replay
         self.recovered = recovered
         state = Mutex(State(countedLines: replay.lines))
-        io = Mutex(IOState(torn: replay.tornBytes))
+        io = Mutex(IOState(lockFD: lockFD, torn: replay.tornBytes))
     }
 
-    deinit {
+    deinit { closeAll() }
+
+    private func closeAll() {
         io.withLock { io in
-            if io.ledgerFD >= 0 { System.close(io.ledgerFD) }
-            if io.rejectFD >= 0 { System.close(io.rejectFD) }
+            for fd in [io.ledgerFD, io.rejectFD, io.lockFD] where fd >= 0 { System.close(fd) }
+            (io.ledgerFD, io.rejectFD, io.lockFD) = (-1, -1, -1)
         }
-        System.close(lockFD)
     }
 
     // MARK: outcomes
@@ -276,6 +277,7 @@ public final class ActiveFile: Sendable {
         // The spool file goes first: a ledger without its file is swept by `recover()`, while
         // a file without its ledger would be fired again from the start.
         if spool.configuration.doneRetention != nil {
+            let lockFD = io.withLock { $0.lockFD }
             try System.touch(lockFD, path: spool.active.join(name))
             _ = try System.rename(spool.active, name, spool.done, name)
             _ = try System.rename(spool.active, ledgerName, spool.done, ledgerName)
@@ -286,6 +288,7 @@ public final class ActiveFile: Sendable {
             try System.unlink(spool.active, ledgerName)
         }
         try System.fsync(spool.active)
+        closeAll()
     }
 
     /// Flushes and lets go without finishing (on a drain at shutdown): the file stays in
@@ -293,6 +296,7 @@ public final class ActiveFile: Sendable {
     public func release() throws(SpoolError) {
         try flush()
         try end()
+        closeAll()
     }
 
     private func end() throws(SpoolError) {
