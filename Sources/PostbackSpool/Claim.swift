@@ -61,6 +61,11 @@ extension Spool {
                 return nil
             }
             return try load(fd: fd, name: name, recovered: false)
+        } catch where error.code == .nameCollision {
+            // A file of this name is still being processed: move the newcomer aside rather
+            // than fail every claim after it.
+            defer { System.close(fd) }
+            return try quarantineUnopened(name, reason: "name collision: active/\(name) exists; spool names must be unique")
         } catch {
             System.close(fd)
             throw error

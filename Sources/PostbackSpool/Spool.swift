@@ -6,6 +6,25 @@ import Glibc
 /// in exactly one queue, and every promise (a claim, an outcome, a deferral) is fsync'd before
 /// the call that makes it returns. Open descriptors on the queue directories are kept so that
 /// renames and directory fsyncs cost no path walks.
+///
+/// How a daemon drives it:
+/// 1. At start: `recover()` and `recoverTakenFires()` take over work whose daemon died
+///    (an `ActiveFile` carries its `replay`: skip fires where `replay.hasOutcome`).
+/// 2. Loop: `claimNext()` until nil. For each `.active(file)`, parse `file.contents` with
+///    `RecordParser.parseLines`; per line call exactly one of `rejected`, `noMatch`, or, per
+///    fire, `succeeded` / `deferred` / `failed`. Then `finish()` (it flushes first). On a
+///    drain, `release()` what is unfinished.
+/// 3. Every tick: `flushIfDue()` on each open `ActiveFile`; `due(now:)` + `take(_:)` for
+///    retries, each ending in `succeeded` / `reschedule` / `deadLetter` (or `release`).
+/// 4. Sleep on a `SpoolWatcher` (`wait(timeout:)` or `wakeUps()`), no longer than until
+///    `nextDue()`. Now and then: `prune()`, and `recover()` if daemons share the spool.
+///
+/// On disk: `incoming/NAME` → `active/NAME` + `active/NAME.ledger` (JSON Lines, one entry per
+/// outcome, `{"line":L,"pb":P,"outcome":"…",…}`) → removed, or `done/` with a retention.
+/// `deferred/<due ms>-<unique>.fire` and `failed/<failed ms>-<unique>.json` hold one fire each
+/// (`DeferredFire` as JSON). `bad/NAME` + `bad/NAME.reason` for whole files,
+/// `bad/NAME.rejected` (JSON Lines `{"line":n,"reason":"…","raw":"…"}`, or `raw_base64` for
+/// bytes that are not UTF-8) for single lines.
 public final class Spool: Sendable {
     /// The queues, in the order a file travels through them.
     public enum Queue: String, CaseIterable, Sendable {

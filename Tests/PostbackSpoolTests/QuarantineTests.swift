@@ -109,6 +109,19 @@ import Testing
         #expect(contents(spool.path(of: .bad) + "/" + name) == [3, 4])
     }
 
+    @Test func aNameAlreadyActiveIsQuarantinedNotBlocking() throws {
+        let temp = TempDir()
+        let spool = try temp.spool()
+        try spool.ingest([], name: "dup")
+        let held = try spool.claimNext()?.activeFile
+        #expect(held != nil)
+        try spool.ingest([1], name: "dup")
+        let outcome = try #require(try spool.claimNext())
+        #expect(outcome.quarantineReason?.contains("name collision") == true)
+        #expect(names(in: spool, .active) == ["dup"])
+        #expect(names(in: spool, .incoming).isEmpty)
+    }
+
     @Test func reservedNamesAreQuarantined() throws {
         let temp = TempDir()
         let spool = try temp.spool()
