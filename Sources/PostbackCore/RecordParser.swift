@@ -19,6 +19,15 @@ public enum RecordParser {
         _ data: UnsafeBufferPointer<UInt8>,
         _ body: (_ line: Int, _ result: Result<Record, RecordRejection>) throws -> Void
     ) rethrows {
+        try parseLines(data) { number, _, result in try body(number, result) }
+    }
+
+    /// `parseLines`, also handing over each line's raw bytes (without its line ending), which
+    /// the daemon keeps with a deferred fire or a rejected line so nothing is lost.
+    public static func parseLines(
+        _ data: UnsafeBufferPointer<UInt8>,
+        _ body: (_ line: Int, _ raw: UnsafeBufferPointer<UInt8>, _ result: Result<Record, RecordRejection>) throws -> Void
+    ) rethrows {
         var start = 0
         if data.count >= 3, data[0] == 0xEF, data[1] == 0xBB, data[2] == 0xBF { start = 3 }
         var lineNumber = 0
@@ -32,8 +41,8 @@ public enum RecordParser {
             start = next
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
             switch parse(line: line) {
-            case .success(let record): try body(lineNumber, .success(record))
-            case .failure(let reason): try body(lineNumber, .failure(RecordRejection(line: lineNumber, reason: reason.message)))
+            case .success(let record): try body(lineNumber, line, .success(record))
+            case .failure(let reason): try body(lineNumber, line, .failure(RecordRejection(line: lineNumber, reason: reason.message)))
             }
         }
     }
