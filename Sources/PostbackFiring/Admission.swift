@@ -1,0 +1,157 @@
+/// The global and per-host caps on fires in flight. Callers wait here, outside curl, because
+/// CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit; waiting
+/// here keeps work in the spool (DESIGN.md, Firing: bounded).
+///
+/// A fire takes a host slot first, then a global slot, each in FIFO order. Holding a host slot
+/// while waiting for a global one is harmless (it opens nothing), and it means a slow host
+/// never holds more than `perHost` of the global slots, however many fires wait for it.
+final class Admission: @unchecked Sendable {
+    // All state below is guarded by `lock`.
+    private let lock = ConditionLock()
+    private let globalLimit: Int
+    private let hostLimit: Int
+    private var globalInUse = 0
+    private var hostInUse: [String: Int] = [:]
+    private var hostWaiters: [String: FIFO<Waiter>] = [:]
+    private var globalWaiters = FIFO<Waiter>()
+
+    private enum Waiter {
+        case task(CheckedContinuation<Void, Never>, host: String)
+        case thread(Ticket)
+
+        var host: String {
+            switch self {
+            case .task(_, let host): return host
+            case .thread(let ticket): return ticket.host
+            }
+        }
+    }
+
+    /// A blocked thread's place in line; `granted` is guarded by the admission lock.
+    private final class Ticket {
+        let host: String
+        var granted = false
+        init(host: String) { self.host = host }
+    }
+
+    init(globalLimit: Int, hostLimit: Int) {
+        self.globalLimit = globalLimit
+        self.hostLimit = hostLimit
+    }
+
+    /// Takes both slots now, or returns false without waiting.
+    func tryAcquire(host: String) -> Bool {
+        lock.withLock {
+            guard hostWaiters[host] == nil, hostInUse[host, default: 0] < hostLimit,
+                globalWaiters.isEmpty, globalInUse < globalLimit
+            else { return false }
+            hostInUse[host, default: 0] += 1
+            globalInUse += 1
+            return true
+        }
+    }
+
+    /// Blocks the calling thread until both slots are taken. Never from the driver thread
+    /// (it frees the slots) nor from a Swift concurrency thread (use `acquire`).
+    func acquireBlocking(host: String) {
+        if tryAcquire(host: host) { return }
+        lock.withLock {
+            let ticket = Ticket(host: host)
+            var resume: [CheckedContinuation<Void, Never>] = []
+            requestHostSlot(.thread(ticket), resume: &resume)
+            precondition(resume.isEmpty)
+            while !ticket.granted { lock.wait() }
+        }
+    }
+
+    func acquire(host: String) async {
+        if tryAcquire(host: host) { return }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            var resume: [CheckedContinuation<Void, Never>] = []
+            lock.withLock { requestHostSlot(.task(continuation, host: host), resume: &resume) }
+            for c in resume { c.resume() }
+        }
+    }
+
+    /// Gives back the slots of finished fires, one host name per fire, handing them straight
+    /// to waiters. One call per driver-loop turn so a burst of completions costs one lock.
+    func release<S: Sequence<String>>(hosts: S) {
+        var resume: [CheckedContinuation<Void, Never>] = []
+        var wokeThread = false
+        lock.withLock {
+            for host in hosts {
+                if let waiter = hostWaiters[host]?.popFirst() {
+                    if hostWaiters[host]!.isEmpty { hostWaiters[host] = nil }
+                    requestGlobalSlot(waiter, resume: &resume, wokeThread: &wokeThread)
+                } else if let n = hostInUse[host] {
+                    hostInUse[host] = n > 1 ? n - 1 : nil
+                }
+                if let waiter = globalWaiters.popFirst() {
+                    grant(waiter, resume: &resume, wokeThread: &wokeThread)
+                } else {
+                    globalInUse -= 1
+                }
+            }
+            if wokeThread { lock.broadcast() }
+        }
+        for c in resume { c.resume() }
+    }
+
+    private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>]) {
+        let host = waiter.host
+        if hostWaiters[host] == nil, hostInUse[host, default: 0] < hostLimit {
+            hostInUse[host, default: 0] += 1
+            var ignored = false
+            requestGlobalSlot(waiter, resume: &resume, wokeThread: &ignored)
+        } else {
+            hostWaiters[host, default: FIFO()].append(waiter)
+        }
+    }
+
+    private func requestGlobalSlot(
+        _ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], wokeThread: inout Bool
+    ) {
+        if globalWaiters.isEmpty, globalInUse < globalLimit {
+            globalInUse += 1
+            grant(waiter, resume: &resume, wokeThread: &wokeThread)
+        } else {
+            globalWaiters.append(waiter)
+        }
+    }
+
+    private func grant(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], wokeThread: inout Bool) {
+        switch waiter {
+        case .task(let continuation, _): resume.append(continuation)
+        case .thread(let ticket):
+            ticket.granted = true
+            wokeThread = true
+        }
+    }
+
+    /// For tests and metrics: fires holding a global slot.
+    var inFlight: Int { lock.withLock { globalInUse } }
+}
+
+/// A queue that pops from the front in O(1) amortized.
+struct FIFO<Element> {
+    private var items: [Element] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == items.count }
+
+    mutating func append(_ element: Element) { items.append(element) }
+
+    mutating func popFirst() -> Element? {
+        guard head < items.count else { return nil }
+        let element = items[head]
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        return element
+    }
+}

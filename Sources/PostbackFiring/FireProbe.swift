@@ -1,0 +1,62 @@
+/// What `postbackctl test-fire` shows: every request sent, hop by hop, and the verdict.
+public struct ProbeReport: Sendable, CustomStringConvertible {
+    /// One result per request sent, in order; redirects are separate requests here.
+    public var requests: [FireResult]
+    /// Judged as the daemon would judge the fire (with no retry).
+    public var verdict: FireVerdict
+
+    public var description: String {
+        var lines: [String] = []
+        for (i, r) in requests.enumerated() {
+            lines.append("request \(i + 1): GET \(r.url)")
+            var answer = r.status.map { "HTTP \($0)" } ?? "no answer (\(r.errorText))"
+            answer += " in \(Self.milliseconds(r.latency)) ms"
+            if let to = r.redirectURL { answer += ", redirect to \(to)" }
+            if let after = r.retryAfter { answer += ", Retry-After \(after)" }
+            lines.append("  answer: \(answer)")
+            if !r.bodyPrefix.isEmpty {
+                lines.append("  body: \(r.bodyText.debugDescription)\(r.bodyTruncated ? " (truncated)" : "")")
+            }
+        }
+        lines.append("verdict: \(verdict)")
+        return lines.joined(separator: "\n")
+    }
+
+    private static func milliseconds(_ d: Duration) -> String {
+        let micros = d.components.seconds * 1_000_000 + d.components.attoseconds / 1_000_000_000_000
+        return "\(micros / 1000).\(String(micros % 1000 + 1000).dropFirst())"
+    }
+}
+
+/// One fire, once, no retries, for people trying a postback by hand.
+public enum FireProbe {
+    /// Starts a private engine for the one fire; the CLI has no engine of its own.
+    public static func run(url: String, configuration: FiringConfiguration = FiringConfiguration()) async -> ProbeReport {
+        let engine = FiringEngine(configuration: configuration)
+        defer { engine.shutdown() }
+        return await engine.probe(url: url)
+    }
+}
+
+extension FiringEngine {
+    /// Follows redirects itself, one request per hop, so each hop is reported with its own
+    /// status and latency and each connection still goes through the connect-time address
+    /// check. A redirect to another scheme fails as curl refuses the scheme (permanent).
+    public func probe(url: String) async -> ProbeReport {
+        var requests: [FireResult] = []
+        var next = url
+        while true {
+            let result = await fire(FireRequest(url: next, followRedirects: false))
+            requests.append(result)
+            guard let target = result.redirectURL else {
+                return ProbeReport(requests: requests, verdict: result.verdict)
+            }
+            if requests.count > configuration.maxRedirects {
+                return ProbeReport(
+                    requests: requests,
+                    verdict: FireVerdict(.permanent, "too many redirects: more than \(configuration.maxRedirects)"))
+            }
+            next = target
+        }
+    }
+}

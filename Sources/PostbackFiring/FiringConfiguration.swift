@@ -1,0 +1,49 @@
+import PostbackCore
+
+/// The knobs DESIGN.md makes configurable (Firing, Safety rules); defaults are its defaults.
+public struct FiringConfiguration: Sendable {
+    /// Fires in flight at once across all hosts; callers wait beyond it (backpressure).
+    public var maxConcurrent: Int
+    /// Fires in flight at once to one host, so one slow partner cannot take the whole pool.
+    public var perHost: Int
+    public var connectTimeout: Duration
+    /// The whole fire, redirects included.
+    public var totalTimeout: Duration
+    /// Redirect hops followed (DESIGN.md: 3).
+    public var maxRedirects: Int
+    /// How much of an answer's body is kept for the ledger and the journal.
+    public var bodyCap: Int
+    /// Past this many body bytes the connection is dropped instead of drained, so a partner
+    /// streaming a huge answer cannot keep a slot busy until the total timeout.
+    public var bodyDiscardLimit: Int
+    /// Which destination addresses may be reached, checked at connect time.
+    public var addressRules: AddressRules
+    public var userAgent: String
+
+    public init(
+        maxConcurrent: Int = 64, perHost: Int = 8,
+        connectTimeout: Duration = .seconds(3), totalTimeout: Duration = .seconds(10),
+        maxRedirects: Int = 3, bodyCap: Int = 1024, bodyDiscardLimit: Int = 64 * 1024,
+        addressRules: AddressRules = AddressRules(), userAgent: String = "postbackd"
+    ) {
+        precondition(maxConcurrent >= 1 && perHost >= 1, "concurrency caps must be at least 1")
+        precondition(bodyCap >= 0 && bodyDiscardLimit >= bodyCap, "body discard limit below the cap")
+        self.maxConcurrent = maxConcurrent
+        self.perHost = perHost
+        self.connectTimeout = connectTimeout
+        self.totalTimeout = totalTimeout
+        self.maxRedirects = maxRedirects
+        self.bodyCap = bodyCap
+        self.bodyDiscardLimit = bodyDiscardLimit
+        self.addressRules = addressRules
+        self.userAgent = userAgent
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up so a non-zero timeout never becomes "no timeout" (0).
+    var curlMilliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int((attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000)
+    }
+}

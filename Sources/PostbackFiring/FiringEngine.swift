@@ -1,0 +1,92 @@
+/// Fires postbacks through one libcurl multi driver, within the global and per-host caps.
+///
+/// Two ways in. `submit` is the high-throughput path: one producer thread, one closure per
+/// fire, completions on the driver thread, no Task or continuation per fire; it blocks the
+/// producer while the caps are full, which is the backpressure that keeps records in the
+/// spool. `fire` is the convenient async path for everything else.
+public final class FiringEngine: Sendable {
+    public let configuration: FiringConfiguration
+    private let admission: Admission
+    private let driver: MultiDriver
+
+    public init(configuration: FiringConfiguration = FiringConfiguration()) {
+        self.configuration = configuration
+        admission = Admission(globalLimit: configuration.maxConcurrent, hostLimit: configuration.perHost)
+        driver = MultiDriver(configuration: configuration, admission: admission)
+        driver.start()
+    }
+
+    deinit {
+        driver.stop()
+    }
+
+    /// Blocks the calling thread until the fire has a global and a host slot, then hands it
+    /// to the driver. `completion` runs on the driver thread: keep it short and never call
+    /// `submit` or `fire` and wait from it (only the driver frees slots); `trySubmit` is fine.
+    /// Do not call from a Swift concurrency thread: blocking one starves the pool.
+    public func submit(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) {
+        let host = Self.hostKey(request.url)
+        admission.acquireBlocking(host: host)
+        hand(Job(request: request, host: host, completion: completion))
+    }
+
+    /// Hands the fire in only if both slots are free now; false means "try later", so a
+    /// producer can move on to fires for other hosts instead of waiting behind a slow one.
+    public func trySubmit(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
+        let host = Self.hostKey(request.url)
+        guard admission.tryAcquire(host: host) else { return false }
+        hand(Job(request: request, host: host, completion: completion))
+        return true
+    }
+
+    /// Suspends until a slot is free and the fire has its outcome.
+    public func fire(_ request: FireRequest) async -> FireResult {
+        let host = Self.hostKey(request.url)
+        await admission.acquire(host: host)
+        return await withCheckedContinuation { continuation in
+            hand(Job(request: request, host: host, completion: { continuation.resume(returning: $0) }))
+        }
+    }
+
+    public func fire(url: String) async -> FireResult {
+        await fire(FireRequest(url: url))
+    }
+
+    /// Stops taking fires, lets those in flight finish (each within the total timeout) and
+    /// ends the driver thread. Fires submitted afterwards fail at once, transiently.
+    public func shutdown() {
+        driver.stop()
+    }
+
+    /// Fires holding a slot right now (for status lines and metrics).
+    public var inFlight: Int { admission.inFlight }
+
+    private func hand(_ job: Job) {
+        if !driver.enqueue(job) {
+            admission.release(hosts: CollectionOfOne(job.host))
+            job.completion(.notSent(job.request.url, reason: "engine is shut down"))
+        }
+    }
+
+    /// The per-host key: the URL's authority, lower-cased, without user info. A cheap scan,
+    /// not a URL parser: it only has to name the same partner the same way each time; curl
+    /// does the real parsing, and a URL too odd to scan still gets its own (bounded) key.
+    static func hostKey(_ url: String) -> String {
+        var rest = Substring(url)
+        if let scheme = rest.firstRange(of: "://") { rest = rest[scheme.upperBound...] }
+        if let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) { rest = rest[..<end] }
+        if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
+        return rest.lowercased()
+    }
+}
+
+extension FireResult {
+    /// A fire that never reached curl.
+    static func notSent(_ url: String, reason: String) -> FireResult {
+        FireResult(
+            url: url, effectiveURL: nil, status: nil, curlCode: 2 /* CURLE_FAILED_INIT */,
+            errorText: reason, latency: .zero, bodyPrefix: [], bodyTruncated: false,
+            retryAfter: nil, redirects: [], redirectURL: nil, refusal: nil,
+            verdict: FireVerdict(.transient, reason))
+    }
+}

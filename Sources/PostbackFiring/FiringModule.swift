@@ -1,1 +1,0 @@
-// The libcurl multi driver lives here.

@@ -1,0 +1,102 @@
+import Dispatch
+import PostbackCore
+import Testing
+
+@testable import PostbackFiring
+
+/// The caps, backpressure and keep-alive, seen from the server's side.
+@Suite("PostbackFiringTests: bounds and connection reuse")
+struct BoundsTests {
+    @Test(arguments: [(16, 3), (3, 8)])
+    func neverMoreThanTheCapAtOnce(maxConcurrent: Int, perHost: Int) async throws {
+        let server = try await TestServer()
+        let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: maxConcurrent, perHost: perHost))
+        let cap = min(maxConcurrent, perHost)
+        let kinds = await withTaskGroup(of: FireVerdict.Kind.self) { group in
+            for _ in 0..<40 {
+                group.addTask { await engine.fire(url: server.base + "/delay/20").verdict.kind }
+            }
+            return await group.reduce(into: [FireVerdict.Kind]()) { $0.append($1) }
+        }
+        #expect(kinds.count == 40)
+        #expect(kinds.allSatisfy { $0 == .success })
+        #expect(server.stats.maxOpenRequests <= cap)
+        #expect(server.stats.maxOpenRequests >= 2, "fires did run side by side")
+        #expect(server.stats.maxOpenConnections <= cap)
+        #expect(engine.inFlight == 0)
+        engine.shutdown()
+        await server.stop()
+    }
+
+    @Test func submitBlocksTheProducerAndReusesConnections() async throws {
+        let server = try await TestServer()
+        let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: 8, perHost: 4))
+        let results = ResultBox()
+        let total = 400
+        let url = server.base + "/status/204"
+        DispatchQueue.global().async {
+            for _ in 0..<total {
+                engine.submit(FireRequest(url: url)) { results.append($0) }
+            }
+        }
+        #expect(await waitUntil { results.count == total })
+        #expect(results.all.allSatisfy { $0.verdict.kind == .success })
+        #expect(server.stats.requests == total)
+        #expect(server.stats.maxOpenRequests <= 4)
+        #expect(server.stats.accepted <= 4, "keep-alive: \(server.stats.accepted) connections for \(total) fires")
+        engine.shutdown()
+        await server.stop()
+    }
+
+    @Test func oneSlowHostDoesNotHoldBackAnother() async throws {
+        let slow = try await TestServer()
+        let fast = try await TestServer(host: "127.0.0.2")
+        var configuration = testConfiguration(maxConcurrent: 4, perHost: 2)
+        configuration.addressRules.allowList.append(CIDR("127.0.0.2/32")!)
+        let engine = FiringEngine(configuration: configuration)
+        // Fill the slow host's share with fires that hang.
+        let slowFires = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for _ in 0..<6 { group.addTask { _ = await engine.fire(url: slow.base + "/hang") } }
+            }
+        }
+        #expect(await waitUntil { slow.stats.requests == 2 })
+        let started = ContinuousClock.now
+        let result = await engine.fire(url: fast.base + "/status/204")
+        #expect(result.verdict.kind == .success)
+        #expect(ContinuousClock.now - started < .seconds(4), "not stuck behind the hanging host")
+        #expect(slow.stats.maxOpenRequests == 2)
+        engine.shutdown()  // the hanging fires end at the total timeout
+        await slowFires.value
+        await slow.stop()
+        await fast.stop()
+    }
+
+    @Test func trySubmitSaysNoInsteadOfWaiting() async throws {
+        let server = try await TestServer()
+        let engine = FiringEngine(configuration: testConfiguration(perHost: 1, totalTimeout: .seconds(2)))
+        let results = ResultBox()
+        let url = server.base + "/hang"
+        #expect(engine.trySubmit(FireRequest(url: url)) { results.append($0) })
+        #expect(!engine.trySubmit(FireRequest(url: url)) { results.append($0) })
+        #expect(await waitUntil { results.count == 1 })
+        #expect(results.all[0].verdict.kind == .transient)
+        #expect(engine.trySubmit(FireRequest(url: server.base + "/status/204")) { results.append($0) })
+        #expect(await waitUntil { results.count == 2 })
+        engine.shutdown()
+        await server.stop()
+    }
+
+    @Test func shutdownLetsFiresInFlightFinish() async throws {
+        let server = try await TestServer()
+        let engine = FiringEngine(configuration: testConfiguration())
+        let results = ResultBox()
+        for _ in 0..<5 {
+            engine.submit(FireRequest(url: server.base + "/delay/100")) { results.append($0) }
+        }
+        engine.shutdown()
+        #expect(results.count == 5)
+        #expect(results.all.allSatisfy { $0.verdict.kind == .success })
+        await server.stop()
+    }
+}
