@@ -12,7 +12,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
@@ -39,18 +40,32 @@ let package = Package(
             name: "PostbackSystemd",
             dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
 
+        // The daemon: the firing loop, outcome recording, reload and drain.
+        .target(
+            name: "PostbackDaemon",
+            dependencies: [
+                "PostbackCore", "PostbackFiring", "PostbackSpool", "PostbackSystemd",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
         .executableTarget(
             name: "postbackd",
             dependencies: [
-                "PostbackCore", "PostbackFiring", "PostbackSystemd",
+                "PostbackCore", "PostbackDaemon", "PostbackSystemd",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]),
         .executableTarget(
             name: "postbackctl",
             dependencies: [
                 "PostbackCore", "PostbackFiring",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `postbackctl receive`: a loopback receiver for trying the daemon end to end.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
 
         .testTarget(name: "PostbackCoreTests", dependencies: ["PostbackCore"]),

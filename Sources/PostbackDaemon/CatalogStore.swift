@@ -1,0 +1,52 @@
+import Foundation
+import PostbackCore
+import Synchronization
+
+/// The catalog the daemon fires from, swapped whole on reload.
+///
+/// A reload builds the new index off to the side and swaps it in only if the catalog is valid;
+/// a refused catalog leaves the previous index serving, and the refusal says why.
+public final class CatalogStore: Sendable {
+    private struct Current: Sendable {
+        var path: String
+        var index: PostbackIndex
+    }
+
+    private let current: Mutex<Current>
+
+    /// Loads the catalog at `path`; the daemon does not start without a valid one.
+    public init(path: String, paused: Set<Int64> = []) throws(CatalogLoadError) {
+        let catalog = try Self.load(path)
+        current = Mutex(Current(path: path, index: PostbackIndex(catalog: catalog, paused: paused)))
+    }
+
+    /// The index to resolve records with; a snapshot, unaffected by a later reload.
+    public var index: PostbackIndex { current.withLock { $0.index } }
+
+    /// Loads `path` and swaps it in, or keeps the current index and throws.
+    @discardableResult
+    public func reload(path: String) throws(CatalogLoadError) -> Catalog {
+        let catalog = try Self.load(path)
+        current.withLock { current in
+            current = Current(path: path, index: PostbackIndex(catalog: catalog, paused: current.index.paused))
+        }
+        return catalog
+    }
+
+    static func load(_ path: String) throws(CatalogLoadError) -> Catalog {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CatalogLoadError(path: path, problems: ["catalog: \(path): cannot read (missing or not readable)"])
+        }
+        switch Catalog.load([UInt8](data)) {
+        case .success(let catalog): return catalog
+        case .failure(let error): throw CatalogLoadError(path: path, problems: error.problems.map(\.description))
+        }
+    }
+}
+
+/// Why a catalog was not taken, one line per problem.
+public struct CatalogLoadError: Error, CustomStringConvertible, Sendable {
+    public var path: String
+    public var problems: [String]
+    public var description: String { problems.joined(separator: "\n") }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import Logging
+import PostbackCore
+import PostbackFiring
+import PostbackSpool
+import PostbackSystemd
+import Synchronization
+
+/// postbackd assembled: spool, catalog, firing engine, recorder and the firing loop.
+///
+/// `runOnce` is `postbackd run --once`; `start`/`drain` are what the long-running service
+/// wraps with signals and systemd notifications.
+public final class Daemon: Sendable {
+    public let spool: Spool
+    public let catalog: CatalogStore
+    let engine: FiringEngine
+    let recorder: Recorder
+    let dispatcher: Dispatcher
+    let notifier: SystemdNotifier
+    let logger: Logger
+    private let settings: Mutex<Settings>
+    private let finished = DispatchSemaphore(value: 0)
+
+    /// Opens the spool and loads the catalog; either failing stops the start with its reason.
+    public init(settings: Settings, logger: Logger, notifier: SystemdNotifier = SystemdNotifier()) throws(DaemonStartError) {
+        self.logger = logger
+        self.notifier = notifier
+        self.settings = Mutex(settings)
+        do {
+            spool = try Spool(root: settings.spool, configuration: settings.spoolConfiguration)
+        } catch {
+            throw DaemonStartError(message: "spool: \(error)")
+        }
+        do {
+            catalog = try CatalogStore(path: settings.catalog)
+        } catch {
+            throw DaemonStartError(message: error.description)
+        }
+        let watcher: SpoolWatcher
+        do {
+            watcher = try SpoolWatcher(spool: spool, rescanInterval: settings.rescanInterval)
+        } catch {
+            throw DaemonStartError(message: "spool: watching \(settings.spool): \(error)")
+        }
+        engine = FiringEngine(configuration: settings.firingConfiguration)
+        recorder = Recorder(logger: logger, policy: settings.retryPolicy)
+        dispatcher = Dispatcher(
+            spool: spool, engine: engine, catalog: catalog, recorder: recorder, watcher: watcher,
+            notifier: notifier, logger: logger,
+            options: .init(partnerPostbacks: settings.partnerPostbacks, rescanInterval: settings.rescanInterval))
+    }
+
+    /// Processes every file now in incoming/ and every deferred fire due now, waits for each
+    /// fire's outcome, and returns the balanced summary line of DESIGN.md.
+    public func runOnce() -> String {
+        let start = ContinuousClock.now
+        dispatcher.run(once: true)
+        recorder.inFlight.wait()
+        recorder.queue.sync {}
+        engine.shutdown()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        return spool.counters.snapshot.summaryJSON(seconds: (seconds * 1000).rounded() / 1000)
+    }
+
+    /// Starts the firing loop on its own thread; READY=1 goes out once the spool is scanned.
+    public func start() {
+        let thread = Thread { [self] in
+            var ready = false
+            dispatcher.run(once: false) { [self] in
+                if !ready {
+                    ready = true
+                    try? notifier.ready()
+                    logger.notice("postbackd ready: spool \(spool.root), catalog \(catalog.index.catalog.postbacks.count) postbacks")
+                }
+            }
+            finished.signal()
+        }
+        thread.name = "postbackd-dispatch"
+        thread.start()
+    }
+
+    /// Stops claiming, lets the fires in flight finish within `timeout`, records their
+    /// outcomes, releases unfinished files for the next start, and stops the engine.
+    public func drain(timeout: Duration) {
+        try? notifier.stopping()
+        logger.notice("postbackd stopping: no new claims, finishing fires in flight")
+        dispatcher.stop()
+        finished.wait()
+        let deadline = DispatchTime.now() + .milliseconds(Int(timeout.milliseconds))
+        if recorder.inFlight.wait(timeout: deadline) == .timedOut {
+            logger.warning("stop timeout reached with fires in flight; their files are resumed at the next start")
+        }
+        recorder.queue.sync {}
+        recorder.releaseAll()
+        engine.shutdown()
+        logger.notice("postbackd stopped", metadata: ["SUMMARY": .string(spool.counters.snapshot.summaryJSON(seconds: 0))])
+    }
+
+    /// Re-reads settings and the catalog. A refused catalog keeps the current one serving.
+    public func reload(_ newSettings: Settings) {
+        try? notifier.reloading()
+        defer { try? notifier.ready() }
+        let old = settings.withLock { $0 }
+        do {
+            let loaded = try catalog.reload(path: newSettings.catalog)
+            logger.notice("catalog reloaded from \(newSettings.catalog): \(loaded.postbacks.count) postbacks")
+        } catch {
+            logger.error("catalog \(newSettings.catalog) refused, the previous catalog keeps serving:\n\(error)")
+        }
+        dispatcher.update(.init(partnerPostbacks: newSettings.partnerPostbacks, rescanInterval: newSettings.rescanInterval))
+        if newSettings.firingConfiguration.maxConcurrent != old.maxConcurrent || newSettings.perHost != old.perHost
+            || newSettings.spool != old.spool || newSettings.allowAddresses != old.allowAddresses
+            || newSettings.connectTimeout != old.connectTimeout || newSettings.totalTimeout != old.totalTimeout {
+            logger.warning("pool, timeout, address and spool settings take effect at the next restart")
+        }
+        settings.withLock { $0 = newSettings }
+    }
+
+    /// The STATUS= line: what an operator sees in `systemctl status postbackd`.
+    public func statusLine(previous: inout (Int, ContinuousClock.Instant)) -> String {
+        let stats = recorder.stats
+        let done = stats.succeeded.load(ordering: .relaxed) + stats.failed.load(ordering: .relaxed) + stats.deferred.load(ordering: .relaxed)
+        let now = ContinuousClock.now
+        let elapsed = now - previous.1
+        let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let rate = secs > 0 ? Double(done - previous.0) / secs : 0
+        previous = (done, now)
+        return "fires/s \(Int(rate.rounded())), in flight \(engine.inFlight), succeeded \(stats.succeeded.load(ordering: .relaxed)), "
+            + "deferred \(stats.deferred.load(ordering: .relaxed)), failed \(stats.failed.load(ordering: .relaxed))"
+            + (stats.writeErrors.load(ordering: .relaxed) > 0 ? ", WRITE ERRORS \(stats.writeErrors.load(ordering: .relaxed))" : "")
+    }
+
+    public func sendStatus(previous: inout (Int, ContinuousClock.Instant)) {
+        try? notifier.status(statusLine(previous: &previous))
+    }
+}
+
+/// Why the daemon could not start, said in one line an operator can act on.
+public struct DaemonStartError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}

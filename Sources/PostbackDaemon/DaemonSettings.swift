@@ -1,0 +1,25 @@
+import PostbackCore
+import PostbackFiring
+import PostbackSpool
+
+/// How the pure `Settings` become the configurations of the firing engine, the spool and
+/// the retry policy.
+extension Settings {
+    public var firingConfiguration: FiringConfiguration {
+        FiringConfiguration(
+            maxConcurrent: maxConcurrent, perHost: min(perHost, maxConcurrent),
+            connectTimeout: connectTimeout, totalTimeout: totalTimeout,
+            addressRules: AddressRules(allowList: allowAddresses.compactMap { CIDR($0) }))
+    }
+
+    public var spoolConfiguration: SpoolConfiguration {
+        var c = SpoolConfiguration()
+        c.maxFileBytes = maxFileBytes
+        c.doneRetention = doneRetention == .zero ? nil : doneRetention
+        return c
+    }
+
+    public var retryPolicy: RetryPolicy {
+        RetryPolicy(base: retryBase, cap: retryCap, maxAttempts: maxAttempts, maxAge: maxAge)
+    }
+}

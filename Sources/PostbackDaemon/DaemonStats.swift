@@ -1,0 +1,11 @@
+import Synchronization
+
+/// Live counters for STATUS= lines and metrics, since the daemon started.
+final class DaemonStats: Sendable {
+    let submitted = Atomic<Int>(0)
+    let succeeded = Atomic<Int>(0)
+    let deferred = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let skippedPartnerAuthored = Atomic<Int>(0)
+    let writeErrors = Atomic<Int>(0)
+}

@@ -1,0 +1,257 @@
+import Foundation
+import Logging
+import PostbackCore
+import PostbackFiring
+import PostbackSpool
+import PostbackSystemd
+import Synchronization
+
+/// The firing loop: claims spool files and due deferred fires, resolves and expands each
+/// record, and hands the fires to the engine, which blocks it while the pool is full, so
+/// waiting work stays on disk. Runs on a thread of its own.
+///
+/// It also sends WATCHDOG=1: the pings come from this loop, so a wedged loop stops them and
+/// systemd restarts the daemon.
+final class Dispatcher: Sendable {
+    let spool: Spool
+    let engine: FiringEngine
+    let catalog: CatalogStore
+    let recorder: Recorder
+    let watcher: SpoolWatcher
+    let notifier: SystemdNotifier
+    let logger: Logger
+    private let options: Mutex<Options>
+    let stopping = Atomic<Bool>(false)
+
+    struct Options: Sendable {
+        var partnerPostbacks: Bool
+        var rescanInterval: Duration
+    }
+
+    init(spool: Spool, engine: FiringEngine, catalog: CatalogStore, recorder: Recorder, watcher: SpoolWatcher,
+         notifier: SystemdNotifier, logger: Logger, options: Options) {
+        self.spool = spool
+        self.engine = engine
+        self.catalog = catalog
+        self.recorder = recorder
+        self.watcher = watcher
+        self.notifier = notifier
+        self.logger = logger
+        self.options = Mutex(options)
+    }
+
+    func update(_ newOptions: Options) {
+        options.withLock { $0 = newOptions }
+    }
+
+    /// Stops claiming; the loop returns after the fire it is handing over.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        watcher.close()
+    }
+
+    private var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    // MARK: the loop
+
+    /// Resumes what a dead daemon left, then claims until stopped. With `once`, returns as
+    /// soon as incoming/ is empty and no deferred fire due at the start remains.
+    func run(once: Bool, onIdle: () -> Void = {}) {
+        let startMillis = SpoolTime.unixMillis()
+        recover()
+        var lastPing = ContinuousClock.now
+        let pingEvery = notifier.watchdogPingInterval ?? .seconds(1)
+        while !isStopping {
+            var worked = false
+            worked = claimIncoming(pingEvery: pingEvery, lastPing: &lastPing) || worked
+            worked = takeDueDeferred(upTo: once ? startMillis : SpoolTime.unixMillis()) || worked
+            if ContinuousClock.now - lastPing >= pingEvery {
+                ping(&lastPing)
+            }
+            if once && !worked { return }
+            if worked { continue }
+            onIdle()
+            _ = watcher.wait(timeout: idleTimeout(pingEvery: pingEvery))
+        }
+    }
+
+    private func ping(_ lastPing: inout ContinuousClock.Instant) {
+        try? notifier.watchdog()
+        lastPing = .now
+    }
+
+    /// Sleep until the next deferred fire is due, the rescan interval, or the next ping.
+    private func idleTimeout(pingEvery: Duration) -> Duration {
+        var timeout = min(options.withLock { $0.rescanInterval }, pingEvery)
+        if let due = try? spool.nextDue() {
+            let wait = Duration.milliseconds(max(1, due - SpoolTime.unixMillis()))
+            timeout = min(timeout, wait)
+        }
+        return timeout
+    }
+
+    private func recover() {
+        do {
+            for outcome in try spool.recover() {
+                handle(outcome)
+            }
+            for taken in try spool.recoverTakenFires() {
+                fire(taken)
+            }
+        } catch {
+            logger.error("recovering the spool: \(error)")
+        }
+    }
+
+    private func claimIncoming(pingEvery: Duration, lastPing: inout ContinuousClock.Instant) -> Bool {
+        var worked = false
+        while !isStopping {
+            let outcome: ClaimOutcome?
+            do {
+                outcome = try spool.claimNext()
+            } catch {
+                logger.error("claiming from \(spool.path(of: .incoming)): \(error)")
+                return worked
+            }
+            guard let outcome else { return worked }
+            worked = true
+            handle(outcome)
+            if ContinuousClock.now - lastPing >= pingEvery { ping(&lastPing) }
+        }
+        return worked
+    }
+
+    private func handle(_ outcome: ClaimOutcome) {
+        switch outcome {
+        case .quarantined(let name, let reason):
+            logger.warning("spool file \(name) quarantined in bad/: \(reason)",
+                           metadata: ["SPOOL_FILE": .string(name), "OUTCOME": "quarantined"])
+        case .active(let file):
+            dispatch(file)
+        }
+    }
+
+    // MARK: one spool file
+
+    private func dispatch(_ file: ActiveFile) {
+        let work = FileWork(file)
+        recorder.opened(work)
+        let index = catalog.index
+        let options = options.withLock { $0 }
+        let arrival = Int64(Date().timeIntervalSince1970)
+        var url: [UInt8] = []
+        url.reserveCapacity(512)
+        var random = SystemRandomNumberGenerator()
+        file.contents.withUnsafeBufferPointer { contents in
+            let base = contents.baseAddress
+            RecordParser.parseLines(contents) { line, raw, result in
+                if isStopping { return }
+                let start = raw.baseAddress.map { $0 - base! } ?? 0
+                let range = start..<(start + raw.count)
+                let record: Record
+                switch result {
+                case .failure(let rejection):
+                    if !file.replay.hasOutcome(line: line, postbackID: 0) {
+                        recorder.recordOnly(work, line: line, rejection: rejection.reason, raw: range)
+                    }
+                    return
+                case .success(let r):
+                    record = r
+                }
+                var fired = false
+                for postback in index.resolve(record).fires {
+                    let subject = FireLog.Subject(
+                        postbackID: postback.id, partnerID: record.partnerID, offerID: record.offerID,
+                        transactionID: record.transactionID, source: file.name, line: line)
+                    if postback.author == .partner && !options.partnerPostbacks {
+                        recorder.skipped(subject)
+                        continue
+                    }
+                    fired = true
+                    if file.replay.hasOutcome(line: line, postbackID: postback.id) { continue }
+                    if isStopping { return }
+                    url.removeAll(keepingCapacity: true)
+                    postback.template.expand(
+                        record, context: .init(postbackID: postback.id, arrivalTime: arrival, random: random.next()),
+                        into: &url)
+                    let request = FireRequest(url: String(decoding: url, as: UTF8.self))
+                    work.add()
+                    recorder.inFlight.enter()
+                    recorder.stats.submitted.add(1, ordering: .relaxed)
+                    let sentAt = SpoolTime.unixMicros()
+                    let recorder = self.recorder
+                    engine.submit(request) { result in
+                        recorder.completed(result, work: work, subject: subject, raw: range, sentAt: sentAt)
+                    }
+                }
+                if !fired && !file.replay.hasOutcome(line: line, postbackID: 0) {
+                    recorder.recordOnly(work, line: line, rejection: nil, raw: range)
+                }
+            }
+        }
+        if isStopping {
+            // Drain: the fires already out finish; the rest of the file waits for a restart.
+            work.broken.store(true, ordering: .relaxed)
+        }
+        if work.done() { recorder.finish(work) }
+    }
+
+    // MARK: deferred fires
+
+    private func takeDueDeferred(upTo now: Int64) -> Bool {
+        let tickets: [DeferredTicket]
+        do {
+            tickets = try spool.due(now: now, limit: 1024)
+        } catch {
+            logger.error("listing \(spool.path(of: .deferred)): \(error)")
+            return false
+        }
+        var worked = false
+        for ticket in tickets where !isStopping {
+            do {
+                guard let taken = try spool.take(ticket) else { continue }
+                worked = true
+                fire(taken)
+            } catch {
+                logger.error("taking deferred fire \(ticket.name): \(error)")
+            }
+        }
+        return worked
+    }
+
+    private func fire(_ taken: TakenFire) {
+        let deferred = taken.fire
+        var subject = FireLog.Subject(
+            postbackID: deferred.postbackID, partnerID: 0, offerID: 0, transactionID: "",
+            source: deferred.source, line: deferred.line)
+        let record: Record
+        switch deferred.record.withUnsafeBufferPointer({ RecordParser.parse(line: $0) }) {
+        case .success(let r): record = r
+        case .failure(let f):
+            recorder.deadLetter(taken, subject: subject, reason: "record no longer parses: \(f.message)")
+            return
+        }
+        subject.partnerID = record.partnerID
+        subject.offerID = record.offerID
+        subject.transactionID = record.transactionID
+        guard let postback = catalog.index.catalog[id: deferred.postbackID] else {
+            recorder.deadLetter(taken, subject: subject, reason: "postback \(deferred.postbackID) is no longer in the catalog")
+            return
+        }
+        guard postback.status == .active, !catalog.index.paused.contains(postback.id) else {
+            recorder.deadLetter(taken, subject: subject, reason: "postback \(deferred.postbackID) is paused")
+            return
+        }
+        var random = SystemRandomNumberGenerator()
+        let url = postback.template.expand(
+            record, context: .init(postbackID: postback.id, arrivalTime: deferred.firstAttempt / 1000, random: random.next()))
+        recorder.inFlight.enter()
+        recorder.stats.submitted.add(1, ordering: .relaxed)
+        let sentAt = SpoolTime.unixMicros()
+        let recorder = self.recorder
+        let known = subject
+        engine.submit(FireRequest(url: url)) { result in
+            recorder.completed(result, taken: taken, subject: known, sentAt: sentAt)
+        }
+    }
+}

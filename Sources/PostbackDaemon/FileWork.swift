@@ -1,0 +1,32 @@
+import PostbackSpool
+import Synchronization
+
+/// A claimed spool file while its fires are out: finished when the last one has an outcome.
+///
+/// `outstanding` starts at one, the dispatcher's own token, so the count cannot reach zero
+/// while fires are still being submitted; whoever brings it to zero finishes the file.
+final class FileWork: Sendable {
+    let file: ActiveFile
+    private let outstanding = Atomic<Int>(1)
+    /// Set when an outcome could not be written; the file is then released, not finished,
+    /// so a later run fires what has no outcome instead of the file vanishing.
+    let broken = Atomic<Bool>(false)
+
+    init(_ file: ActiveFile) {
+        self.file = file
+    }
+
+    func add() {
+        outstanding.add(1, ordering: .relaxed)
+    }
+
+    /// True when this was the last outstanding piece of work.
+    func done() -> Bool {
+        outstanding.subtract(1, ordering: .acquiringAndReleasing).newValue == 0
+    }
+
+    /// The bytes of a line, for deferred fires and dead letters.
+    func bytes(_ range: Range<Int>) -> ArraySlice<UInt8> {
+        file.contents[range]
+    }
+}

@@ -1,0 +1,221 @@
+import Dispatch
+import Logging
+import PostbackCore
+import PostbackFiring
+import PostbackSpool
+
+/// Turns each fire's result into its durable outcome (ledger, deferred/, failed/), its
+/// journal entry and its retry decision, on one serial queue off the firing thread.
+///
+/// Keeping this work off curl's driver thread means a slow fsync or a busy journald delays
+/// bookkeeping, not the requests in flight.
+final class Recorder: @unchecked Sendable {
+    // @unchecked: `open` and `flushScheduled` are touched only on `queue`.
+    let queue = DispatchQueue(label: "postbackd.recorder")
+    private let log: FireLog
+    private let logger: Logger
+    private let policy: RetryPolicy
+    /// Every fire handed to the engine and not yet recorded; `--once` and a drain wait on it.
+    let inFlight = DispatchGroup()
+    private var open: [ObjectIdentifier: FileWork] = [:]
+    private var flushScheduled = false
+    let stats = DaemonStats()
+
+    init(logger: Logger, policy: RetryPolicy) {
+        self.logger = logger
+        self.log = FireLog(logger: logger)
+        self.policy = policy
+    }
+
+    // MARK: files
+
+    func opened(_ work: FileWork) {
+        queue.async { self.open[ObjectIdentifier(work)] = work }
+    }
+
+    /// Called when the last outcome of a file is in: flush, then remove it from active/.
+    func finish(_ work: FileWork) {
+        queue.async {
+            self.open[ObjectIdentifier(work)] = nil
+            do {
+                if work.broken.load(ordering: .relaxed) {
+                    try work.file.release()
+                    self.logger.error("spool file \(work.file.name) released unfinished after a write error; a restart resumes it")
+                } else {
+                    try work.file.finish()
+                }
+            } catch {
+                self.logger.error("spool file \(work.file.name): \(error)")
+            }
+        }
+    }
+
+    /// At a drain: flush and let go of every file still open, so a restart resumes them.
+    func releaseAll() {
+        queue.sync {
+            for work in open.values {
+                do { try work.file.release() } catch { logger.error("spool file \(work.file.name): release: \(error)") }
+            }
+            open.removeAll()
+        }
+    }
+
+    private func scheduleFlush() {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        queue.asyncAfter(deadline: .now() + .milliseconds(5)) {
+            self.flushScheduled = false
+            for work in self.open.values {
+                do { try work.file.flushIfDue() } catch { self.noteWriteError(work, error) }
+            }
+            if !self.open.isEmpty { self.scheduleFlush() }
+        }
+    }
+
+    private func noteWriteError(_ work: FileWork, _ error: any Error) {
+        work.broken.store(true, ordering: .relaxed)
+        stats.writeErrors.add(1, ordering: .relaxed)
+        logger.error("spool file \(work.file.name): cannot record an outcome: \(error)")
+    }
+
+    // MARK: outcomes
+
+    /// A record with nothing to fire (or a rejected line): its outcome, no fire.
+    func recordOnly(_ work: FileWork, line: Int, rejection: String?, raw: Range<Int>) {
+        queue.async {
+            do {
+                if let rejection {
+                    try work.file.rejected(line: line, reason: rejection, raw: work.bytes(raw))
+                    self.logger.warning("spool file \(work.file.name) line \(line) rejected: \(rejection)",
+                                        metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "rejected"])
+                } else {
+                    try work.file.noMatch(line: line)
+                }
+            } catch {
+                self.noteWriteError(work, error)
+            }
+            self.scheduleFlush()
+        }
+    }
+
+    /// A partner-authored postback skipped because `partner_postbacks = off`.
+    func skipped(_ subject: FireLog.Subject) {
+        stats.skippedPartnerAuthored.add(1, ordering: .relaxed)
+        queue.async {
+            self.log.record(.skipped, subject, attempt: 0, result: nil, detail: "partner-authored postbacks are off")
+        }
+    }
+
+    /// The result of a fire from a spool file, on its first attempt.
+    func completed(_ result: FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64) {
+        queue.async {
+            defer {
+                // Finish first: a waiter woken by `leave` then finds the finish already queued.
+                if work.done() { self.finish(work) }
+                self.inFlight.leave()
+            }
+            let attempt = FireAttempt(result, sentAt: sentAt)
+            do {
+                switch self.decide(result, attemptsMade: 1, age: .zero) {
+                case .succeeded:
+                    try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
+                    self.stats.succeeded.add(1, ordering: .relaxed)
+                    self.log.record(.succeeded, subject, attempt: 1, result: result, detail: "")
+                case .retry(let dueMillis, let why):
+                    try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                                           attempt: attempt, nextDue: dueMillis, error: why)
+                    self.stats.deferred.add(1, ordering: .relaxed)
+                    self.log.record(.deferred, subject, attempt: 1, result: result, detail: why)
+                case .deadLetter(let why):
+                    try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                                         attempt: attempt, error: why)
+                    self.stats.failed.add(1, ordering: .relaxed)
+                    self.log.record(.failed, subject, attempt: 1, result: result, detail: why)
+                }
+            } catch {
+                self.noteWriteError(work, error)
+            }
+            self.scheduleFlush()
+        }
+    }
+
+    /// The result of a retried fire taken from deferred/.
+    func completed(_ result: FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64) {
+        queue.async {
+            defer { self.inFlight.leave() }
+            let attemptNumber = taken.fire.attempts + 1
+            let age = Duration.milliseconds(max(0, SpoolTime.unixMillis() - taken.fire.firstAttempt))
+            let attempt = FireAttempt(result, sentAt: sentAt)
+            do {
+                switch self.decide(result, attemptsMade: attemptNumber, age: age) {
+                case .succeeded:
+                    try taken.succeeded(attempt: attempt)
+                    self.stats.succeeded.add(1, ordering: .relaxed)
+                    self.log.record(.succeeded, subject, attempt: attemptNumber, result: result, detail: "")
+                case .retry(let dueMillis, let why):
+                    try taken.reschedule(nextDue: dueMillis, attempt: attempt, error: why)
+                    self.stats.deferred.add(1, ordering: .relaxed)
+                    self.log.record(.deferred, subject, attempt: attemptNumber, result: result, detail: why)
+                case .deadLetter(let why):
+                    try taken.deadLetter(attempt: attempt, error: why)
+                    self.stats.failed.add(1, ordering: .relaxed)
+                    self.log.record(.failed, subject, attempt: attemptNumber, result: result, detail: why)
+                }
+            } catch {
+                self.stats.writeErrors.add(1, ordering: .relaxed)
+                self.logger.error("deferred fire \(taken.name): cannot record its outcome: \(error)")
+            }
+        }
+    }
+
+    /// A deferred fire that can no longer be fired (its postback is gone or its record unreadable).
+    func deadLetter(_ taken: TakenFire, subject: FireLog.Subject, reason: String) {
+        queue.async {
+            do {
+                try taken.deadLetter(attempt: nil, error: reason)
+                self.stats.failed.add(1, ordering: .relaxed)
+                self.log.record(.failed, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
+            } catch {
+                self.logger.error("deferred fire \(taken.name): cannot dead-letter: \(error)")
+            }
+        }
+    }
+
+    enum Decision {
+        case succeeded
+        case retry(dueMillis: Int64, why: String)
+        case deadLetter(why: String)
+    }
+
+    func decide(_ result: FireResult, attemptsMade: Int, age: Duration) -> Decision {
+        switch result.verdict.kind {
+        case .success:
+            return .succeeded
+        case .permanent:
+            return .deadLetter(why: result.verdict.reason)
+        case .transient:
+            switch policy.decide(attemptsMade: attemptsMade, age: age, retryAfter: result.retryAfter) {
+            case .retry(let delay):
+                return .retry(dueMillis: SpoolTime.unixMillis() + delay.milliseconds, why: result.verdict.reason)
+            case .giveUp(let why):
+                return .deadLetter(why: "\(result.verdict.reason); \(why)")
+            }
+        }
+    }
+}
+
+extension FireAttempt {
+    init(_ result: FireResult, sentAt: Int64) {
+        let error: String
+        if result.verdict.kind == .success {
+            error = ""
+        } else if let refusal = result.refusal {
+            error = refusal
+        } else {
+            error = result.errorText.isEmpty ? result.verdict.reason : result.errorText
+        }
+        self.init(
+            time: sentAt, url: result.url, httpStatus: result.status ?? 0, error: error,
+            latencyMicros: result.latency.microseconds, answerPrefix: result.bodyPrefix)
+    }
+}

@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PostbackCore
+import PostbackDaemon
+import PostbackSystemd
+import ServiceLifecycle
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the daemon (or, with --once, process what is waiting and exit).",
+        discussion: """
+            Settings come from the config file (default /etc/postbackd/postbackd.conf when it
+            exists), then POSTBACKD_<KEY> environment variables, then these flags.
+            SIGHUP reloads the catalog and settings; SIGTERM drains and exits 0.
+
+            Example: postbackd run --config config/postbackd.conf --once
+            """)
+
+    @Option(help: "The settings file.")
+    var config: String?
+
+    @Option(help: "The spool directory (incoming/, active/, deferred/, ...).")
+    var spool: String?
+
+    @Option(help: "The postback catalog JSON file.")
+    var catalog: String?
+
+    @Option(help: "Let fires reach this CIDR although it is private or loopback (repeatable).")
+    var allowAddress: [String] = []
+
+    @Option(help: "Fires in flight at once.")
+    var maxConcurrent: Int?
+
+    @Option(help: "Fires in flight at once to one host.")
+    var perHost: Int?
+
+    @Flag(help: "Process every file in incoming/ and every deferred fire due now, then exit with a JSON summary.")
+    var once = false
+
+    static let defaultConfig = "/etc/postbackd/postbackd.conf"
+
+    func run() async throws {
+        let settings = try resolveSettings()
+        let logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
+        JournalLogHandler.bootstrap(identifier: "postbackd", logLevel: logLevel)
+        let logger = Logger(label: "postbackd")
+
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(settings: settings, logger: logger)
+        } catch {
+            FileHandle.standardError.write(Data("postbackd: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        if once {
+            let summary = daemon.runOnce()
+            FileHandle.standardOutput.write(Data((summary + "\n").utf8))
+            return
+        }
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: FiringService(daemon: daemon, stopTimeout: .seconds(25))),
+                .init(service: StatusService(daemon: daemon)),
+                .init(service: ReloadService(daemon: daemon, reread: { try resolveSettings() }, logger: logger)),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// File, then environment, then flags; every problem printed with its key, then exit 1.
+    func resolveSettings() throws -> Settings {
+        let environment = ProcessInfo.processInfo.environment
+        var file: (name: String, text: String)?
+        let path = config ?? environment["POSTBACKD_CONFIG"] ?? (FileManager.default.fileExists(atPath: Self.defaultConfig) ? Self.defaultConfig : nil)
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                FileHandle.standardError.write(Data("postbackd: config \(path): cannot read (missing or not readable)\n".utf8))
+                throw ExitCode.failure
+            }
+            file = (path, String(decoding: data, as: UTF8.self))
+        }
+        var flags: [(key: String, value: String)] = []
+        if let spool { flags.append(("spool", spool)) }
+        if let catalog { flags.append(("catalog", catalog)) }
+        if let maxConcurrent { flags.append(("max_concurrent", String(maxConcurrent))) }
+        if let perHost { flags.append(("per_host", String(perHost))) }
+        for cidr in allowAddress { flags.append(("allow_address", cidr)) }
+        switch Settings.resolve(file: file, environment: environment, flags: flags) {
+        case .success(let settings):
+            return settings
+        case .failure(let problems):
+            FileHandle.standardError.write(Data(problems.all.map { "postbackd: \($0)\n" }.joined().utf8))
+            throw ExitCode.failure
+        }
+    }
+}

@@ -1,1 +1,0 @@
-print("postbackd 0.1.0")
