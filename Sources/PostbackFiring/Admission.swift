@@ -1,6 +1,6 @@
-/// The global and per-host caps on fires in flight. Callers wait here, outside curl, because
-/// CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit; waiting
-/// here keeps work in the spool (DESIGN.md, Firing: bounded).
+/// The global and per-host caps on fires handed to curl. Callers wait here, outside curl,
+/// because CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit;
+/// waiting here keeps work in the spool (DESIGN.md, Firing: bounded).
 ///
 /// A fire takes a host slot first, then a global slot, each in FIFO order. Holding a host slot
 /// while waiting for a global one is harmless (it opens nothing), and it means a slow host
@@ -11,11 +11,16 @@ final class Admission: @unchecked Sendable {
     private let globalLimit: Int
     private let hostLimit: Int
     private var globalInUse = 0
-    private var hostInUse: [String: Int] = [:]
-    private var hostWaiters: [String: FIFO<Waiter>] = [:]
+    /// Only hosts with a fire in flight or waiting; one entry so each step hashes once.
+    private var hosts: [String: HostState] = [:]
     private var globalWaiters = FIFO<Waiter>()
 
-    private enum Waiter {
+    fileprivate struct HostState {
+        var inUse = 0
+        var waiters = FIFO<Waiter>()
+    }
+
+    fileprivate enum Waiter {
         case task(CheckedContinuation<Void, Never>, host: String)
         case thread(Ticket)
 
@@ -28,7 +33,7 @@ final class Admission: @unchecked Sendable {
     }
 
     /// A blocked thread's place in line; `granted` is guarded by the admission lock.
-    private final class Ticket {
+    fileprivate final class Ticket {
         let host: String
         var granted = false
         init(host: String) { self.host = host }
@@ -42,12 +47,10 @@ final class Admission: @unchecked Sendable {
     /// Takes both slots now, or returns false without waiting.
     func tryAcquire(host: String) -> Bool {
         lock.withLock {
-            guard hostWaiters[host] == nil, hostInUse[host, default: 0] < hostLimit,
-                globalWaiters.isEmpty, globalInUse < globalLimit
-            else { return false }
-            hostInUse[host, default: 0] += 1
-            globalInUse += 1
-            return true
+            guard globalWaiters.isEmpty, globalInUse < globalLimit else { return false }
+            let taken = hosts[host, default: HostState()].takeIfFree(limit: hostLimit)
+            if taken { globalInUse += 1 }
+            return taken
         }
     }
 
@@ -75,17 +78,17 @@ final class Admission: @unchecked Sendable {
 
     /// Gives back the slots of finished fires, one host name per fire, handing them straight
     /// to waiters. One call per driver-loop turn so a burst of completions costs one lock.
-    func release<S: Sequence<String>>(hosts: S) {
+    func release<S: Sequence<String>>(hosts finished: S) {
         var resume: [CheckedContinuation<Void, Never>] = []
         var wokeThread = false
         lock.withLock {
-            for host in hosts {
-                if let waiter = hostWaiters[host]?.popFirst() {
-                    if hostWaiters[host]!.isEmpty { hostWaiters[host] = nil }
-                    requestGlobalSlot(waiter, resume: &resume, wokeThread: &wokeThread)
-                } else if let n = hostInUse[host] {
-                    hostInUse[host] = n > 1 ? n - 1 : nil
+            for host in finished {
+                // Hand the host slot to the next waiter for the host, or give it back.
+                let next = hosts[host]?.releaseOrHandOff()
+                if let next {
+                    requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
                 }
+                if let state = hosts[host], state.inUse == 0 { hosts[host] = nil }
                 if let waiter = globalWaiters.popFirst() {
                     grant(waiter, resume: &resume, wokeThread: &wokeThread)
                 } else {
@@ -98,13 +101,9 @@ final class Admission: @unchecked Sendable {
     }
 
     private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>]) {
-        let host = waiter.host
-        if hostWaiters[host] == nil, hostInUse[host, default: 0] < hostLimit {
-            hostInUse[host, default: 0] += 1
+        if hosts[waiter.host, default: HostState()].takeOrQueue(waiter, limit: hostLimit) {
             var ignored = false
             requestGlobalSlot(waiter, resume: &resume, wokeThread: &ignored)
-        } else {
-            hostWaiters[host, default: FIFO()].append(waiter)
         }
     }
 
@@ -130,6 +129,28 @@ final class Admission: @unchecked Sendable {
 
     /// For tests and metrics: fires holding a global slot.
     var inFlight: Int { lock.withLock { globalInUse } }
+}
+
+extension Admission.HostState {
+    /// Takes a slot if one is free and nobody is waiting ahead.
+    mutating func takeIfFree(limit: Int) -> Bool {
+        guard waiters.isEmpty, inUse < limit else { return false }
+        inUse += 1
+        return true
+    }
+
+    mutating func takeOrQueue(_ waiter: Admission.Waiter, limit: Int) -> Bool {
+        if takeIfFree(limit: limit) { return true }
+        waiters.append(waiter)
+        return false
+    }
+
+    /// A finished fire's slot: straight to the first waiter (count unchanged), or freed.
+    mutating func releaseOrHandOff() -> Admission.Waiter? {
+        if let next = waiters.popFirst() { return next }
+        inUse -= 1
+        return nil
+    }
 }
 
 /// A queue that pops from the front in O(1) amortized.

@@ -35,12 +35,20 @@ extension FireVerdict {
 
     /// The verdict on an answer that arrived whole.
     static func classify(status: Int) -> FireVerdict {
+        let label = httpLabel(status)
         switch status {
-        case 200..<300: return FireVerdict(.success, "HTTP \(status)")
-        case 408, 425, 429, 500..<600: return FireVerdict(.transient, "HTTP \(status)")
-        case 300..<400: return FireVerdict(.permanent, "HTTP \(status): redirect not followed")
-        case 400..<500: return FireVerdict(.permanent, "HTTP \(status)")
+        case 200..<300: return FireVerdict(.success, label)
+        case 408, 425, 429, 500..<600: return FireVerdict(.transient, label)
+        case 300..<400: return FireVerdict(.permanent, label + ": redirect not followed")
+        case 400..<500: return FireVerdict(.permanent, label)
         default: return FireVerdict(.permanent, "unexpected HTTP status \(status)")
         }
+    }
+
+    /// "HTTP 204" for every status, built once: formatting it per fire showed in the profile.
+    private static let httpLabels: [String] = (0..<600).map { "HTTP \($0)" }
+
+    private static func httpLabel(_ status: Int) -> String {
+        httpLabels.indices.contains(status) ? httpLabels[status] : "HTTP \(status)"
     }
 }

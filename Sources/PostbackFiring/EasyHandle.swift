@@ -116,7 +116,7 @@ final class EasyHandle {
             bodyPrefix: body,
             bodyTruncated: bodyBytesSeen > body.count,
             retryAfter: retryAfter,
-            redirects: Array(hops.prefix(redirectCount)),
+            redirects: redirectCount == 0 ? [] : Array(hops.prefix(redirectCount)),
             redirectURL: redirectURL,
             refusal: code == CURLE_COULDNT_CONNECT ? refusal : nil,
             verdict: .classify(

@@ -11,7 +11,9 @@ public final class FiringEngine: Sendable {
 
     public init(configuration: FiringConfiguration = FiringConfiguration()) {
         self.configuration = configuration
-        admission = Admission(globalLimit: configuration.maxConcurrent, hostLimit: configuration.perHost)
+        let depth = 1 + configuration.queuedPerConnection
+        admission = Admission(
+            globalLimit: configuration.maxConcurrent * depth, hostLimit: configuration.perHost * depth)
         driver = MultiDriver(configuration: configuration, admission: admission)
         driver.start()
     }
@@ -58,7 +60,8 @@ public final class FiringEngine: Sendable {
         driver.stop()
     }
 
-    /// Fires holding a slot right now (for status lines and metrics).
+    /// Fires handed to curl right now, running or waiting for a connection (for status
+    /// lines and metrics).
     public var inFlight: Int { admission.inFlight }
 
     private func hand(_ job: Job) {

@@ -46,7 +46,9 @@ final class MultiDriver: @unchecked Sendable {
         self.multi = multi
         self.configuration = configuration
         self.admission = admission
-        // curl's own caps back ours up; they never queue anything since Admission holds work back.
+        // These hold connections (so fires in flight, with HTTP/1.1) to the caps. Fires beyond
+        // them wait in curl's pending queue, which Admission bounds to queuedPerConnection
+        // per connection; everything else waits outside, in the spool.
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConcurrent)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
         // Keep every connection of a full pool alive for reuse.

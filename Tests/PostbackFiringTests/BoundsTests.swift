@@ -72,17 +72,23 @@ struct BoundsTests {
         await fast.stop()
     }
 
-    @Test func trySubmitSaysNoInsteadOfWaiting() async throws {
+    @Test(arguments: [0, 1])
+    func trySubmitSaysNoInsteadOfWaiting(queuedPerConnection: Int) async throws {
         let server = try await TestServer()
-        let engine = FiringEngine(configuration: testConfiguration(perHost: 1, totalTimeout: .seconds(2)))
+        var configuration = testConfiguration(perHost: 1, totalTimeout: .seconds(1))
+        configuration.queuedPerConnection = queuedPerConnection
+        let engine = FiringEngine(configuration: configuration)
         let results = ResultBox()
         let url = server.base + "/hang"
-        #expect(engine.trySubmit(FireRequest(url: url)) { results.append($0) })
+        let accepted = 1 + queuedPerConnection
+        for _ in 0..<accepted {
+            #expect(engine.trySubmit(FireRequest(url: url)) { results.append($0) })
+        }
         #expect(!engine.trySubmit(FireRequest(url: url)) { results.append($0) })
-        #expect(await waitUntil { results.count == 1 })
-        #expect(results.all[0].verdict.kind == .transient)
+        #expect(await waitUntil { results.count == accepted })
+        #expect(results.all.allSatisfy { $0.verdict.kind == .transient })
         #expect(engine.trySubmit(FireRequest(url: server.base + "/status/204")) { results.append($0) })
-        #expect(await waitUntil { results.count == 2 })
+        #expect(await waitUntil { results.count == accepted + 1 })
         engine.shutdown()
         await server.stop()
     }
