@@ -84,11 +84,14 @@ final class Admission: @unchecked Sendable {
         lock.withLock {
             for host in finished {
                 // Hand the host slot to the next waiter for the host, or give it back.
-                let next = hosts[host]?.releaseOrHandOff()
-                if let next {
-                    requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
+                // (One hash per fire: this runs on the driver thread, the engine's bottleneck.)
+                if let i = hosts.index(forKey: host) {
+                    if let next = hosts.values[i].releaseOrHandOff() {
+                        requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
+                    } else if hosts.values[i].inUse == 0 {
+                        hosts.remove(at: i)
+                    }
                 }
-                if let state = hosts[host], state.inUse == 0 { hosts[host] = nil }
                 if let waiter = globalWaiters.popFirst() {
                     grant(waiter, resume: &resume, wokeThread: &wokeThread)
                 } else {

@@ -58,7 +58,7 @@ final class EasyHandle {
         // An empty proxy disables http_proxy & co. from the environment: a proxy would hide
         // the real destination from the connect-time address check.
         set(CURLOPT_PROXY, "")
-        set(CURLOPT_USERAGENT, c.userAgent)
+        if !c.userAgent.isEmpty { set(CURLOPT_USERAGENT, c.userAgent) }
         check(pbd_easy_setopt_ptr(curl, CURLOPT_ERRORBUFFER, errorBuffer))
         check(pbd_easy_setopt_ptr(curl, CURLOPT_PRIVATE, me))
         check(pbd_easy_setopt_write(curl, EasyHandle.onBody))

@@ -25,6 +25,8 @@ public struct FiringConfiguration: Sendable {
     public var bodyDiscardLimit: Int
     /// Which destination addresses may be reached, checked at connect time.
     public var addressRules: AddressRules
+    /// Sent as User-Agent so partners can tell our traffic apart; empty sends none (about
+    /// 2–3 % more throughput in Benchmarks/driver, curl formats the header per request).
     public var userAgent: String
 
     public init(
