@@ -68,20 +68,29 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
 
+        // Shared by the test targets: a loopback HTTP server that answers as told and records
+        // what it got, a notify-socket stand-in, and a runner for the built executables.
+        .target(
+            name: "PostbackTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/PostbackTestSupport"),
         .testTarget(name: "PostbackCoreTests", dependencies: ["PostbackCore"]),
         .testTarget(name: "PostbackSpoolTests", dependencies: ["PostbackSpool", "PostbackCore"]),
         .testTarget(
             name: "PostbackFiringTests",
             dependencies: [
-                "PostbackFiring", "PostbackCore",
+                "PostbackFiring", "PostbackCore", "PostbackTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]),
         .testTarget(
             name: "PostbackSystemdTests",
-            dependencies: ["PostbackSystemd", .product(name: "Logging", package: "swift-log")]),
-        // Drives the built executables as an operator would; depending on them makes them built first.
-        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "postbackctl", "postbackd"]),
+            dependencies: ["PostbackSystemd", "PostbackTestSupport", .product(name: "Logging", package: "swift-log")]),
+        // These drive the built executables as an operator would; depending on them makes them built first.
+        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "PostbackTestSupport", "postbackctl", "postbackd"]),
+        .testTarget(name: "PostbackDaemonTests", dependencies: ["PostbackTestSupport", "postbackctl", "postbackd"]),
     ]
 )

@@ -29,6 +29,8 @@ public struct Settings: Sendable, Equatable {
     /// Off: partner-authored postbacks are skipped, counted and logged, never fired.
     public var partnerPostbacks = true
     public var logLevel = "info"
+    /// `auto` (journald when its socket exists, else stderr), `journal` or `stderr`.
+    public var logTarget = "auto"
     /// `host:port` of the Prometheus endpoint; empty is off.
     public var metricsListen = ""
 
@@ -38,7 +40,7 @@ public struct Settings: Sendable, Equatable {
     public static let keys = [
         "spool", "catalog", "state_directory", "allow_address", "max_concurrent", "per_host",
         "connect_timeout", "total_timeout", "retry_base", "retry_cap", "max_attempts", "max_age",
-        "max_file_size", "done_retention", "rescan_interval", "partner_postbacks", "log_level",
+        "max_file_size", "done_retention", "rescan_interval", "partner_postbacks", "log_level", "log_target",
         "metrics_listen",
     ]
 
@@ -154,6 +156,8 @@ public struct Settings: Sendable, Equatable {
         case "log_level":
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             if levels.contains(value) { logLevel = value } else { fail("expected one of \(levels.joined(separator: ", ")), got \"\(value)\"") }
+        case "log_target":
+            if ["auto", "journal", "stderr"].contains(value) { logTarget = value } else { fail("expected auto, journal or stderr, got \"\(value)\"") }
         case "metrics_listen":
             metricsListen = value == "off" ? "" : value
         default:

@@ -44,7 +44,13 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let settings = try resolveSettings()
         let logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
-        JournalLogHandler.bootstrap(identifier: "postbackd", logLevel: logLevel)
+        switch settings.logTarget {
+        case "journal", "stderr":
+            let destination: JournalLogHandler.Destination = settings.logTarget == "journal" ? .journal : .stderr
+            LoggingSystem.bootstrap(JournalLogHandler.factory(identifier: "postbackd", logLevel: logLevel, destination: destination), metadataProvider: nil)
+        default:
+            JournalLogHandler.bootstrap(identifier: "postbackd", logLevel: logLevel)
+        }
         let logger = Logger(label: "postbackd")
 
         let daemon: Daemon

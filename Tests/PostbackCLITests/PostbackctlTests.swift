@@ -1,26 +1,27 @@
 import Foundation
+import PostbackTestSupport
 import Testing
 
 @Suite("postbackctl validate, plan and list, as DESIGN.md's command lines say")
 struct PostbackctlTests {
-    let exampleCatalog = CLIRunner.repositoryRoot.appendingPathComponent("config/catalog.json").path
-    let exampleRecords = CLIRunner.repositoryRoot.appendingPathComponent("config/records.jsonl").path
+    let exampleCatalog = ProcessRunner.repositoryRoot.appendingPathComponent("config/catalog.json").path
+    let exampleRecords = ProcessRunner.repositoryRoot.appendingPathComponent("config/records.jsonl").path
 
     @Test func validateAcceptsTheExample() throws {
-        let r = try CLIRunner.run("postbackctl", ["validate", exampleCatalog])
+        let r = try ProcessRunner.run("postbackctl", ["validate", exampleCatalog])
         #expect(r.status == 0)
         #expect(r.stdout == "\(exampleCatalog): OK, 7 postbacks (6 active, 1 inactive; 6 server-to-server, 1 pixel)\n")
         #expect(r.stderr == "")
     }
 
     @Test func validateListsEveryProblemOnStderrAndExits1() throws {
-        let path = try CLIRunner.temporaryFile("""
+        let path = try ProcessRunner.temporaryFile("""
             {"postbacks": [
               {"id": 3, "status": "active", "type": "conversion", "level": "specific", "partner_id": 7, "offer_id": 3, "delivery": "postback", "url": "https://p.example/pb?x={sbu1}"},
               {"id": 4, "status": "on", "type": "conversion", "level": "global", "partner_id": 7, "delivery": "postback", "url": "https://{sub1}.p.example/pb"}
             ]}
             """)
-        let r = try CLIRunner.run("postbackctl", ["validate", path])
+        let r = try ProcessRunner.run("postbackctl", ["validate", path])
         #expect(r.status == 1)
         #expect(r.stdout == "")
         #expect(r.stderr == """
@@ -32,13 +33,13 @@ struct PostbackctlTests {
     }
 
     @Test func validateMissingFile() throws {
-        let r = try CLIRunner.run("postbackctl", ["validate", "/nonexistent/catalog.json"])
+        let r = try ProcessRunner.run("postbackctl", ["validate", "/nonexistent/catalog.json"])
         #expect(r.status == 1)
         #expect(r.stderr == "catalog: /nonexistent/catalog.json: cannot read: no such file\n")
     }
 
     @Test func planTheExample() throws {
-        let r = try CLIRunner.run("postbackctl", ["plan", "--catalog", exampleCatalog, exampleRecords])
+        let r = try ProcessRunner.run("postbackctl", ["plan", "--catalog", exampleCatalog, exampleRecords])
         #expect(r.status == 0)
         #expect(r.stderr == "")
         #expect(r.stdout == """
@@ -58,7 +59,7 @@ struct PostbackctlTests {
             this is not json
             {"kind":"conversion","transaction_id":"c","partner_id":7,"offer_id":3,"sub1":"y"}
             """
-        let r = try CLIRunner.run("postbackctl", ["plan", "--catalog", exampleCatalog, "-"], stdin: records)
+        let r = try ProcessRunner.run("postbackctl", ["plan", "--catalog", exampleCatalog, "-"], stdin: records)
         #expect(r.status == 1)
         #expect(r.stdout == """
             1\t1\thttp://127.0.0.1:18090/acme/conv?click=x&payout=&currency=&txn=a
@@ -73,15 +74,15 @@ struct PostbackctlTests {
     }
 
     @Test func planRefusesABadCatalog() throws {
-        let path = try CLIRunner.temporaryFile(#"{"postbacks": [{"id": 1}]}"#)
-        let r = try CLIRunner.run("postbackctl", ["plan", "--catalog", path, exampleRecords])
+        let path = try ProcessRunner.temporaryFile(#"{"postbacks": [{"id": 1}]}"#)
+        let r = try ProcessRunner.run("postbackctl", ["plan", "--catalog", path, exampleRecords])
         #expect(r.status == 1)
         #expect(r.stdout == "")
         #expect(r.stderr.hasPrefix("postback 1: type: missing"))
     }
 
     @Test func listDefaultColumns() throws {
-        let r = try CLIRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--status", "inactive"])
+        let r = try ProcessRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--status", "inactive"])
         #expect(r.status == 0)
         #expect(r.stdout == """
             ID  STATUS    PARTNER  OFFER  LEVEL     TYPE        DELIVERY  DESCRIPTION
@@ -91,7 +92,7 @@ struct PostbackctlTests {
     }
 
     @Test func listAddsAndDropsColumns() throws {
-        let r = try CLIRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--status", "active", "--columns", "-description,-delivery,-type,-level,-status,+author"])
+        let r = try ProcessRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--status", "active", "--columns", "-description,-delivery,-type,-level,-status,+author"])
         #expect(r.status == 0)
         #expect(r.stdout == """
             ID  PARTNER  OFFER  AUTHOR
@@ -103,13 +104,13 @@ struct PostbackctlTests {
             7   8        9      network
 
             """)
-        let bad = try CLIRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--columns", "+colour"])
+        let bad = try ProcessRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--columns", "+colour"])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("unknown column 'colour'"))
     }
 
     @Test func listJSON() throws {
-        let r = try CLIRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--json"])
+        let r = try ProcessRunner.run("postbackctl", ["list", "--catalog", exampleCatalog, "--json"])
         #expect(r.status == 0)
         let decoded = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]]
         #expect(decoded?.count == 7)
@@ -123,17 +124,17 @@ struct PostbackctlTests {
 @Suite("postbackctl render")
 struct RenderCommandTests {
     @Test func rendersEscapedPixelsOfTheWinningLevel() throws {
-        let catalog = try CLIRunner.temporaryFile("""
+        let catalog = try ProcessRunner.temporaryFile("""
             {"postbacks": [
               {"id": 1, "type": "conversion", "level": "global_offer", "offer_id": 3, "delivery": "image_pixel", "url": "https://px.example/p.gif?c={sub1}"},
               {"id": 2, "type": "conversion", "level": "global_offer", "offer_id": 3, "delivery": "postback", "url": "https://pb.example/?c={sub1}"}
             ]}
             """)
-        let r = try CLIRunner.run("postbackctl", ["render", "--catalog", catalog, "--record",
+        let r = try ProcessRunner.run("postbackctl", ["render", "--catalog", catalog, "--record",
             #"{"kind":"conversion","transaction_id":"t","partner_id":7,"offer_id":3,"sub1":"\"><script>"}"#])
         #expect(r.status == 0)
         #expect(r.stdout == "<img src=\"https://px.example/p.gif?c=%22%3E%3Cscript%3E\" width=\"1\" height=\"1\" style=\"display:none\" alt=\"\">\n")
-        let bad = try CLIRunner.run("postbackctl", ["render", "--catalog", catalog, "--record", "{}"])
+        let bad = try ProcessRunner.run("postbackctl", ["render", "--catalog", catalog, "--record", "{}"])
         #expect(bad.status == 1)
         #expect(bad.stderr == "record: kind: missing (conversion, event or click)\n")
     }

@@ -1,3 +1,4 @@
+import PostbackTestSupport
 import Dispatch
 import PostbackCore
 import Testing

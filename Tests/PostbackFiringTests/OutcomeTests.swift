@@ -1,3 +1,4 @@
+import PostbackTestSupport
 import Testing
 
 @testable import PostbackFiring
@@ -48,14 +49,13 @@ struct OutcomeTests {
     func totalTimeoutIsTransient(path: String) async throws {
         let server = try await TestServer()
         let engine = FiringEngine(configuration: testConfiguration(totalTimeout: .milliseconds(300)))
-        let started = ContinuousClock.now
         let result = await engine.fire(url: server.base + path)
-        let waited = ContinuousClock.now - started
         #expect(result.curlCode == 28)  // CURLE_OPERATION_TIMEDOUT
         #expect(result.verdict.kind == .transient)
         #expect(result.verdict.reason.hasPrefix("timeout"), "\(result.verdict)")
         #expect(result.latency >= .milliseconds(250))
-        #expect(waited < .milliseconds(2900), "the timeout, not the server, ended the fire")
+        // curl's own clock, not the test's: a busy test pool can delay when the test wakes up.
+        #expect(result.latency < .milliseconds(2500), "the timeout, not the server, ended the fire")
         engine.shutdown()
         await server.stop()
     }

@@ -1,3 +1,4 @@
+import PostbackTestSupport
 import Testing
 
 @testable import PostbackFiring

@@ -1,3 +1,4 @@
+import PostbackTestSupport
 import PostbackCore
 import Testing
 

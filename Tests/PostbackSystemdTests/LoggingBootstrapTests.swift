@@ -1,3 +1,4 @@
+import PostbackTestSupport
 import Foundation
 import Logging
 import PostbackSystemd

@@ -1,3 +1,4 @@
+import PostbackTestSupport
 import Glibc
 import PostbackSystemd
 import Testing

@@ -1,14 +1,14 @@
 import Glibc
 
 /// A bound AF_UNIX datagram socket standing in for systemd's notify socket.
-final class DatagramReceiver {
-    let path: String
+public final class DatagramReceiver {
+    public let path: String
     private let directory: String
     private let fd: Int32
 
     /// Binds a socket in a fresh temporary directory (or, with `abstractName`, in the
     /// abstract namespace); receives time out after `timeoutSeconds`.
-    init(abstractName: String? = nil, timeoutSeconds: Int = 5) throws {
+    public init(abstractName: String? = nil, timeoutSeconds: Int = 5) throws {
         var template = Array("/tmp/postbackd-notify-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw POSIXFailure("mkdtemp", errno) }
         directory = String(cString: made)
@@ -34,7 +34,7 @@ final class DatagramReceiver {
     }
 
     /// The next datagram as text, or nil after the timeout.
-    func receive() -> String? {
+    public func receive() -> String? {
         var buffer = [UInt8](repeating: 0, count: 4096)
         let count = recv(fd, &buffer, buffer.count, 0)
         guard count >= 0 else { return nil }
@@ -48,12 +48,12 @@ final class DatagramReceiver {
     }
 }
 
-struct POSIXFailure: Error, CustomStringConvertible {
+public struct POSIXFailure: Error, CustomStringConvertible {
     let call: String
     let code: Int32
-    init(_ call: String, _ code: Int32) {
+    public init(_ call: String, _ code: Int32) {
         self.call = call
         self.code = code
     }
-    var description: String { "\(call): \(String(cString: strerror(code)))" }
+    public var description: String { "\(call): \(String(cString: strerror(code)))" }
 }

@@ -15,16 +15,16 @@ import Synchronization
 ///
 /// and it counts what the engine did to it: connections accepted, connections and requests
 /// open at once (the per-host cap), requests seen.
-final class TestServer: Sendable {
-    let host: String
-    let port: Int
+public final class TestServer: Sendable {
+    public let host: String
+    public let port: Int
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
-    let stats: Stats
+    public let stats: Stats
 
-    var base: String { "http://\(host):\(port)" }
+    public var base: String { "http://\(host):\(port)" }
 
-    init(host: String = "127.0.0.1") async throws {
+    public init(host: String = "127.0.0.1") async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let stats = Stats()
         let bootstrap = ServerBootstrap(group: group)
@@ -50,22 +50,25 @@ final class TestServer: Sendable {
         port = channel.localAddress!.port!
     }
 
-    func stop() async {
+    public func stop() async {
         try? await channel.close()
         try? await group.shutdownGracefully()
     }
 
-    final class Stats: Sendable {
+    public final class Stats: Sendable {
         private struct Counts {
             var accepted = 0, openConnections = 0, maxOpenConnections = 0
             var requests = 0, openRequests = 0, maxOpenRequests = 0
+            var uris: [String] = []
         }
         private let counts = Mutex(Counts())
 
-        var accepted: Int { counts.withLock { $0.accepted } }
-        var maxOpenConnections: Int { counts.withLock { $0.maxOpenConnections } }
-        var requests: Int { counts.withLock { $0.requests } }
-        var maxOpenRequests: Int { counts.withLock { $0.maxOpenRequests } }
+        public var accepted: Int { counts.withLock { $0.accepted } }
+        public var maxOpenConnections: Int { counts.withLock { $0.maxOpenConnections } }
+        public var requests: Int { counts.withLock { $0.requests } }
+        public var maxOpenRequests: Int { counts.withLock { $0.maxOpenRequests } }
+        /// Every request's target (path and query) in arrival order, for end-to-end checks.
+        public var uris: [String] { counts.withLock { $0.uris } }
 
         func connectionOpened() {
             counts.withLock {
@@ -77,8 +80,9 @@ final class TestServer: Sendable {
 
         func connectionClosed() { counts.withLock { $0.openConnections -= 1 } }
 
-        func requestStarted() {
+        func requestStarted(uri: String) {
             counts.withLock {
+                $0.uris.append(uri)
                 $0.requests += 1
                 $0.openRequests += 1
                 $0.maxOpenRequests = max($0.maxOpenRequests, $0.openRequests)
@@ -120,7 +124,7 @@ private final class Responder: ChannelInboundHandler {
             return
         }
         guard let head else { return }
-        stats.requestStarted()
+        stats.requestStarted(uri: head.uri)
         answering = true
         route(context: context, uri: head.uri)
     }
@@ -209,7 +213,7 @@ private final class Responder: ChannelInboundHandler {
 
 extension String {
     /// Percent-decoding for test URLs built with `percentEncoded`.
-    var removingPercentEscapes: String {
+    public var removingPercentEscapes: String {
         var bytes: [UInt8] = []
         var it = utf8.makeIterator()
         while let b = it.next() {
@@ -224,7 +228,7 @@ extension String {
     }
 
     /// Every byte but unreserved ones escaped, so a URL fits in a query value.
-    var percentEncoded: String {
+    public var percentEncoded: String {
         var out = ""
         for b in utf8 {
             if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E {

@@ -1,0 +1,95 @@
+import Foundation
+import PostbackTestSupport
+import Testing
+
+@Suite("postbackd run --once against a loopback sink", .serialized)
+struct OnceTests {
+    @Test func firesEveryRecordAndTheSummaryBalances() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/204?click={sub1}&t={transaction_id}&pb={postback_id}"),
+            (2, 7, 3, "specific", "\(sink.base)/status/200?click={sub1}&t={transaction_id}&pb={postback_id}"),
+            (3, 8, nil, "global", "\(sink.base)/status/204?click={sub1}&t={transaction_id}&pb={postback_id}"),
+        ]))
+        var lines: [String] = []
+        for i in 0..<300 { lines.append(conversion("a\(i)", partner: 7, offer: 3, sub1: "c \(i)&x")) }  // 2 fires each
+        for i in 0..<100 { lines.append(conversion("b\(i)", partner: 8, offer: 9)) }  // 1 fire each
+        for i in 0..<50 { lines.append(conversion("n\(i)", partner: 99, offer: 9)) }  // no match
+        lines.append("{\"kind\":\"conversion\"}")  // rejected
+        lines.append("not json at all")  // rejected
+        try fixture.drop("batch-1.jsonl", lines.joined(separator: "\n") + "\n")
+        try fixture.drop("batch-2.jsonl", conversion("c1", partner: 8, offer: 1) + "\n")
+
+        let (summary, result) = try fixture.runOnce()
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(summary["records"] == 453)
+        #expect(summary["fires"] == 701)
+        #expect(summary["succeeded"] == 701)
+        #expect(summary["deferred"] == 0)
+        #expect(summary["failed"] == 0)
+        #expect(summary["no_match"] == 50)
+        #expect(summary["rejected"] == 2)
+        #expect(sink.stats.requests == 701)
+        let uris = Set(sink.stats.uris)
+        #expect(uris.contains("/status/204?click=c%200%26x&t=a0&pb=1"))
+        #expect(uris.contains("/status/200?click=c%20299%26x&t=a299&pb=2"))
+        #expect(uris.contains("/status/204?click=c&t=c1&pb=3"))
+        #expect(fixture.files(in: "incoming").isEmpty)
+        #expect(fixture.files(in: "active").isEmpty)
+        #expect(fixture.files(in: "bad") == ["batch-1.jsonl.rejected"])
+        let rejected = fixture.read("bad", "batch-1.jsonl.rejected")
+        #expect(rejected.contains("\"line\":451") && rejected.contains("\"line\":452") && rejected.contains("not json at all"))
+    }
+
+    @Test func transientFailuresAreDeferredThenDeadLettered() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/503?click={sub1}&t={transaction_id}"),
+            (2, 7, 3, "specific", "\(sink.base)/status/404?click={sub1}&t={transaction_id}"),
+        ]), settings: ["max_attempts": "2"])
+        try fixture.drop("f.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
+
+        let first = try fixture.runOnce()
+        #expect(first.result.status == 0, "stderr: \(first.result.stderr)")
+        #expect(first.summary["fires"] == 2 && first.summary["deferred"] == 1 && first.summary["failed"] == 1)
+        #expect(fixture.files(in: "deferred").count == 1)
+        #expect(fixture.files(in: "failed").count == 1)
+        #expect(fixture.read("failed", fixture.files(in: "failed")[0]).contains("HTTP 404"))
+
+        // The retry is due after at most retry_cap (200 ms); the second attempt is the last.
+        try await Task.sleep(for: .milliseconds(300))
+        let second = try fixture.runOnce()
+        #expect(second.summary["fires"] == 1 && second.summary["failed"] == 1 && second.summary["records"] == 0)
+        #expect(fixture.files(in: "deferred").isEmpty)
+        #expect(fixture.files(in: "failed").count == 2)
+        #expect(sink.stats.requests == 3)
+    }
+
+    @Test func refusedDestinationsNeverConnect() async throws {
+        // A listener on another loopback address that the allow-list does not cover.
+        let guarded = try await TestServer(host: "127.0.0.2")
+        defer { Task { await guarded.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(guarded.base)/status/204?click={sub1}"),
+        ]), settings: ["allow_address": "127.0.0.1/32"])
+        try fixture.drop("f.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
+        let (summary, result) = try fixture.runOnce()
+        #expect(result.status == 0)
+        #expect(summary["failed"] == 1)
+        #expect(guarded.stats.accepted == 0)
+        let dead = fixture.read("failed", fixture.files(in: "failed").first ?? "")
+        #expect(dead.contains("127.0.0.2 is loopback"), "dead letter: \(dead)")
+    }
+
+    @Test func badStartIsAClearErrorAndExits1() throws {
+        let fixture = try SpoolFixture(catalog: "{\"postbacks\": [{\"id\": 1}]}")
+        let (_, result) = try fixture.runOnce()
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("postback 1: type: missing"))
+        let badConfig = try ProcessRunner.run("postbackd", ["run", "--config", fixture.configPath, "--once", "--max-concurrent", "0"])
+        #expect(badConfig.status == 1)
+        #expect(badConfig.stderr.contains("--max-concurrent: max_concurrent: expected a whole number from 1 to 10000, got \"0\""))
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import Glibc
+import PostbackTestSupport
+import Testing
+
+@Suite("postbackd as a service: sd_notify, inotify, SIGHUP, SIGTERM", .serialized)
+struct ServiceModeTests {
+    /// Waits (bounded) until `condition` holds. It polls with a blocking sleep on purpose: on
+    /// a 2-core machine the test pool may be busy, and a Task.sleep wake-up could come late.
+    static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(10_000)
+        }
+        return condition()
+    }
+
+    /// The next notify datagram that contains `needle`, skipping STATUS/WATCHDOG chatter.
+    static func expectNotify(_ receiver: DatagramReceiver, _ needle: String) -> Bool {
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            guard let message = receiver.receive() else { return false }
+            if message.contains(needle) { return true }
+        }
+        return false
+    }
+
+    @Test func readyFiresReloadsAndDrains() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/204?click={sub1}&t={transaction_id}"),
+        ]))
+        let notify = try DatagramReceiver(timeoutSeconds: 10)
+        let daemon = try ProcessRunner.start(
+            "postbackd", ["run", "--config", fixture.configPath],
+            environment: ["NOTIFY_SOCKET": notify.path, "WATCHDOG_USEC": "2000000", "POSTBACKD_LOG_TARGET": "stderr"])
+        defer { daemon.kill() }
+
+        #expect(Self.expectNotify(notify, "READY=1"))
+
+        // A file dropped by rename is fired at once (inotify), not at the next rescan.
+        try fixture.drop("one.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
+        #expect(Self.eventually(2) { sink.stats.requests == 1 })
+        #expect(Self.eventually(5) { fixture.files(in: "active").isEmpty })
+
+        // SIGHUP with a broken catalog: refused, the old one keeps serving.
+        try fixture.writeCatalog("{\"postbacks\": [{\"id\": 1, \"url\": \"ftp://x\"}]}")
+        daemon.signal(SIGHUP)
+        #expect(Self.expectNotify(notify, "RELOADING=1"))
+        #expect(Self.expectNotify(notify, "READY=1"))
+        try fixture.drop("two.jsonl", conversion("t2", partner: 7, offer: 3) + "\n")
+        #expect(Self.eventually(5) { sink.stats.requests == 2 })
+        #expect(sink.stats.uris.last == "/status/204?click=c&t=t2")
+
+        // A valid catalog is taken on the next SIGHUP.
+        try fixture.writeCatalog(catalogJSON([(1, 7, 3, "specific", "\(sink.base)/status/200?new={sub1}&t={transaction_id}")]))
+        daemon.signal(SIGHUP)
+        #expect(Self.expectNotify(notify, "READY=1"))
+        try fixture.drop("three.jsonl", conversion("t3", partner: 7, offer: 3) + "\n")
+        #expect(Self.eventually(5) { sink.stats.requests == 3 })
+        #expect(sink.stats.uris.last == "/status/200?new=c&t=t3")
+
+        daemon.signal(SIGTERM)
+        #expect(Self.expectNotify(notify, "STOPPING=1"))
+        let status = daemon.wait(timeoutSeconds: 30)
+        #expect(status == 0, "stderr: \(daemon.stderr)")
+        #expect(daemon.stderr.contains("catalog \(fixture.catalogPath) refused"))
+    }
+
+    @Test func sigtermMidLoadLosesNothing() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        // Slow answers so that fires are in flight when SIGTERM arrives.
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/delay/20?click={sub1}&t={transaction_id}"),
+        ]), settings: ["max_concurrent": "8", "per_host": "8"])
+        let count = 2000
+        for f in 0..<20 {
+            try fixture.drop("load-\(f).jsonl", (0..<(count / 20)).map { conversion("t\(f)-\($0)", partner: 7, offer: 3) }.joined(separator: "\n") + "\n")
+        }
+        let daemon = try ProcessRunner.start("postbackd", ["run", "--config", fixture.configPath])
+        defer { daemon.kill() }
+        #expect(Self.eventually(10) { sink.stats.requests >= 50 })
+        daemon.signal(SIGTERM)
+        #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr)")
+        let firstRun = sink.stats.requests
+        #expect(firstRun < count, "the load should still have been running")
+
+        // What was not fired is still in the spool; a second run fires the rest.
+        let (summary, result) = try fixture.runOnce()
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        let fired = Set(sink.stats.uris.map { String($0.split(separator: "&t=").last!) })
+        #expect(fired.count == count, "every record fired at least once; first run \(firstRun), summary \(summary)")
+        #expect(fixture.files(in: "incoming").isEmpty && fixture.files(in: "active").isEmpty)
+    }
+}
