@@ -38,6 +38,11 @@ public enum ProcessRunner {
                   stdin: stdin, environment: environment)
     }
 
+    /// Starts a system command (`ip netns exec ...`) as a long-running child.
+    public static func startSystem(_ arguments: [String]) throws -> Child {
+        try Child(executable: URL(fileURLWithPath: "/usr/bin/env"), arguments: arguments, stdin: nil, environment: nil)
+    }
+
     /// A running child process and the files its output goes to.
     public final class Child: @unchecked Sendable {
         // @unchecked: `process` is only started here and then only signalled and waited on.
