@@ -93,3 +93,29 @@ struct OnceTests {
         #expect(badConfig.stderr.contains("--max-concurrent: max_concurrent: expected a whole number from 1 to 10000, got \"0\""))
     }
 }
+
+@Suite("postbackd run --once at volume")
+struct VolumeTests {
+    /// DESIGN's promise at the scale of a real backlog: 100k records, every one fired, the
+    /// summary balanced. `POSTBACKD_VOLUME_RECORDS` changes the count.
+    @Test func hundredThousandRecordsAllFireAndBalance() async throws {
+        let total = Int(ProcessInfo.processInfo.environment["POSTBACKD_VOLUME_RECORDS"] ?? "") ?? 100_000
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/204?click={sub1}&t={transaction_id}"),
+        ]))
+        let perFile = 1000
+        for f in 0..<(total / perFile) {
+            let lines = (0..<perFile).map { conversion("v\(f * perFile + $0)", partner: 7, offer: 3) }
+            try fixture.drop("volume-\(f).jsonl", lines.joined(separator: "\n") + "\n")
+        }
+        let (summary, result) = try fixture.runOnce()
+        #expect(result.status == 0, "stderr: \(result.stderr.suffix(2000))")
+        #expect(summary["records"] == Double(total) && summary["fires"] == Double(total))
+        #expect(summary["succeeded"] == Double(total) && summary["failed"] == 0 && summary["deferred"] == 0)
+        #expect(sink.stats.requests == total)
+        #expect(fixture.files(in: "incoming").isEmpty && fixture.files(in: "active").isEmpty)
+        print("volume: \(total) records in \(summary["seconds"] ?? -1) s")
+    }
+}
