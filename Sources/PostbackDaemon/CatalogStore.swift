@@ -23,6 +23,13 @@ public final class CatalogStore: Sendable {
     /// The index to resolve records with; a snapshot, unaffected by a later reload.
     public var index: PostbackIndex { current.withLock { $0.index } }
 
+    /// Rebuilds the index without the postbacks the daemon has paused.
+    public func setPaused(_ paused: Set<Int64>) {
+        current.withLock { current in
+            current.index = PostbackIndex(catalog: current.index.catalog, paused: paused)
+        }
+    }
+
     /// Loads `path` and swaps it in, or keeps the current index and throws.
     @discardableResult
     public func reload(path: String) throws(CatalogLoadError) -> Catalog {

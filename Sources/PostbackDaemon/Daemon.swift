@@ -18,6 +18,8 @@ public final class Daemon: Sendable {
     let dispatcher: Dispatcher
     let notifier: SystemdNotifier
     let logger: Logger
+    public let state: StateDirectory
+    let paused: PausedPostbacks
     private let settings: Mutex<Settings>
     private let finished = DispatchSemaphore(value: 0)
 
@@ -31,8 +33,14 @@ public final class Daemon: Sendable {
         } catch {
             throw DaemonStartError(message: "spool: \(error)")
         }
+        state = try StateDirectory(path: settings.stateDirectory)
         do {
-            catalog = try CatalogStore(path: settings.catalog)
+            paused = try PausedPostbacks(state: state)
+        } catch {
+            throw DaemonStartError(message: "state directory: \(error)")
+        }
+        do {
+            catalog = try CatalogStore(path: settings.catalog, paused: paused.ids)
         } catch {
             throw DaemonStartError(message: error.description)
         }
@@ -43,7 +51,15 @@ public final class Daemon: Sendable {
             throw DaemonStartError(message: "spool: watching \(settings.spool): \(error)")
         }
         engine = FiringEngine(configuration: settings.firingConfiguration)
-        recorder = Recorder(logger: logger, policy: settings.retryPolicy)
+        let (catalog, paused) = (catalog, paused)
+        recorder = Recorder(logger: logger, policy: settings.retryPolicy) { id, reason in
+            do {
+                catalog.setPaused(try paused.add(id, reason: reason))
+            } catch {
+                logger.error("cannot record the pause of postback \(id) in \(paused.state.pausedFile): \(error)")
+                catalog.setPaused(paused.ids.union([id]))
+            }
+        }
         dispatcher = Dispatcher(
             spool: spool, engine: engine, catalog: catalog, recorder: recorder, watcher: watcher,
             notifier: notifier, logger: logger,
@@ -65,6 +81,7 @@ public final class Daemon: Sendable {
 
     /// Starts the firing loop on its own thread; READY=1 goes out once the spool is scanned.
     public func start() {
+        state.writePid()
         let thread = Thread { [self] in
             var ready = false
             dispatcher.run(once: false) { [self] in
@@ -94,6 +111,7 @@ public final class Daemon: Sendable {
         recorder.queue.sync {}
         recorder.releaseAll()
         engine.shutdown()
+        state.removePid()
         logger.notice("postbackd stopped", metadata: ["SUMMARY": .string(spool.counters.snapshot.summaryJSON(seconds: 0))])
     }
 
@@ -102,6 +120,11 @@ public final class Daemon: Sendable {
         try? notifier.reloading()
         defer { try? notifier.ready() }
         let old = settings.withLock { $0 }
+        do {
+            catalog.setPaused(try paused.reload())
+        } catch {
+            logger.error("state directory: \(error); keeping the paused postbacks as they were")
+        }
         do {
             let loaded = try catalog.reload(path: newSettings.catalog)
             logger.notice("catalog reloaded from \(newSettings.catalog): \(loaded.postbacks.count) postbacks")

@@ -8,4 +8,5 @@ final class DaemonStats: Sendable {
     let failed = Atomic<Int>(0)
     let skippedPartnerAuthored = Atomic<Int>(0)
     let writeErrors = Atomic<Int>(0)
+    let autoPaused = Atomic<Int>(0)
 }

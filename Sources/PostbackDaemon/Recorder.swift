@@ -19,12 +19,35 @@ final class Recorder: @unchecked Sendable {
     let inFlight = DispatchGroup()
     private var open: [ObjectIdentifier: FileWork] = [:]
     private var flushScheduled = false
+    private var autoPause = AutoPause()
+    /// Called on `queue` when a postback reaches the auto-pause threshold.
+    private let pause: @Sendable (_ postbackID: Int64, _ reason: String) -> Void
     let stats = DaemonStats()
 
-    init(logger: Logger, policy: RetryPolicy) {
+    init(logger: Logger, policy: RetryPolicy, pause: @escaping @Sendable (Int64, String) -> Void) {
         self.logger = logger
         self.log = FireLog(logger: logger)
         self.policy = policy
+        self.pause = pause
+    }
+
+    /// Feeds the auto-pause rule; on `queue`.
+    private func track(_ result: FireResult, postbackID: Int64) {
+        switch result.verdict.kind {
+        case .success:
+            autoPause.succeeded(postbackID)
+        case .permanent:
+            if autoPause.failedPermanently(postbackID, nowMillis: SpoolTime.unixMillis()) {
+                let reason = "\(autoPause.threshold) permanent failures in a row, the last: \(result.verdict.reason)"
+                stats.autoPaused.add(1, ordering: .relaxed)
+                logger.warning(
+                    "postback \(postbackID) paused: \(reason); `postbackctl resume \(postbackID)` lifts it",
+                    metadata: ["POSTBACK_ID": "\(postbackID)", "OUTCOME": "paused"])
+                pause(postbackID, reason)
+            }
+        case .transient:
+            break
+        }
     }
 
     // MARK: files
@@ -115,6 +138,7 @@ final class Recorder: @unchecked Sendable {
                 self.inFlight.leave()
             }
             let attempt = FireAttempt(result, sentAt: sentAt)
+            self.track(result, postbackID: subject.postbackID)
             do {
                 switch self.decide(result, attemptsMade: 1, age: .zero) {
                 case .succeeded:
@@ -146,6 +170,7 @@ final class Recorder: @unchecked Sendable {
             let attemptNumber = taken.fire.attempts + 1
             let age = Duration.milliseconds(max(0, SpoolTime.unixMillis() - taken.fire.firstAttempt))
             let attempt = FireAttempt(result, sentAt: sentAt)
+            self.track(result, postbackID: subject.postbackID)
             do {
                 switch self.decide(result, attemptsMade: attemptNumber, age: age) {
                 case .succeeded:

@@ -119,3 +119,29 @@ struct VolumeTests {
         print("volume: \(total) records in \(summary["seconds"] ?? -1) s")
     }
 }
+
+@Suite("Auto-pause after repeated permanent failures")
+struct AutoPauseDaemonTests {
+    @Test func tenPermanentFailuresPauseNineDoNot() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/404?click={sub1}&t={transaction_id}"),
+            (2, 8, 3, "specific", "\(sink.base)/status/404?click={sub1}&t={transaction_id}"),
+        ]))
+        let nine = (0..<9).map { conversion("p\($0)", partner: 8, offer: 3) }
+        let ten = (0..<10).map { conversion("q\($0)", partner: 7, offer: 3) }
+        try fixture.drop("fail.jsonl", (nine + ten).joined(separator: "\n") + "\n")
+        let first = try fixture.runOnce()
+        #expect(first.summary["failed"] == 19)
+        let paused = try String(contentsOfFile: fixture.root.path + "/state/paused.json", encoding: .utf8)
+        #expect(paused.contains("\"id\":1,") && !paused.contains("\"id\":2,"), "\(paused)")
+        #expect(paused.contains("10 permanent failures in a row, the last: HTTP 404"))
+
+        // Paused: the next record for postback 1 fires nothing; postback 2 still fires.
+        try fixture.drop("after.jsonl", conversion("r1", partner: 7, offer: 3) + "\n" + conversion("r2", partner: 8, offer: 3) + "\n")
+        let second = try fixture.runOnce()
+        #expect(second.summary["fires"] == 1 && second.summary["no_match"] == 1)
+        #expect(sink.stats.requests == 20)
+    }
+}
