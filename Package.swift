@@ -60,7 +60,9 @@ let package = Package(
         .executableTarget(
             name: "postbackctl",
             dependencies: [
-                "PostbackCore", "PostbackFiring",
+                // PostbackSpool: `spool`, `dead-letters` and `fires` read and requeue through the
+                // spool's own protocol rather than a second copy of it.
+                "PostbackCore", "PostbackFiring", "PostbackSpool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `postbackctl receive`: a loopback receiver for trying the daemon end to end.
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -90,7 +92,7 @@ let package = Package(
             name: "PostbackSystemdTests",
             dependencies: ["PostbackSystemd", "PostbackTestSupport", .product(name: "Logging", package: "swift-log")]),
         // These drive the built executables as an operator would; depending on them makes them built first.
-        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "PostbackTestSupport", "postbackctl", "postbackd"]),
+        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
         .testTarget(name: "PostbackDaemonTests", dependencies: ["PostbackTestSupport", "postbackctl", "postbackd"]),
     ]
 )

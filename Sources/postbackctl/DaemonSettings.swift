@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import PostbackCore
+import PostbackSpool
+
+/// The daemon's settings, found the way `postbackd run` finds them, so an operator's
+/// `postbackctl spool` looks at the spool the running daemon uses without repeating its paths.
+///
+/// Mirrors `RunCommand.resolveSettings` in Sources/postbackd (config file: `--config`, else
+/// `POSTBACKD_CONFIG`, else /etc/postbackd/postbackd.conf when it exists; then POSTBACKD_<KEY>;
+/// then flags). Kept here rather than shared because the executables share no module but
+/// PostbackCore, which does no I/O.
+enum DaemonSettings {
+    static let defaultConfig = "/etc/postbackd/postbackd.conf"
+
+    /// Resolves settings; every problem goes to stderr as `config: <source>: <key>: <what>`, exit 1.
+    static func resolve(config: String?, flags: [(key: String, value: String)] = []) throws(ExitCode) -> Settings {
+        let environment = ProcessInfo.processInfo.environment
+        var file: (name: String, text: String)?
+        let path = config ?? environment["POSTBACKD_CONFIG"]
+            ?? (FileManager.default.fileExists(atPath: defaultConfig) ? defaultConfig : nil)
+        if let path {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                Output.error("config \(path): cannot read (missing or not readable)")
+                throw ExitCode.failure
+            }
+            file = (path, String(decoding: data, as: UTF8.self))
+        }
+        switch Settings.resolve(file: file, environment: environment, flags: flags) {
+        case .success(let settings):
+            return settings
+        case .failure(let problems):
+            for problem in problems.all { Output.error("config: \(problem)") }
+            throw ExitCode.failure
+        }
+    }
+}
+
+/// `--config FILE | --spool DIR`: which spool a read or requeue command looks at.
+struct SpoolOptions: ParsableArguments {
+    @Option(help: "The daemon's settings file (default: $POSTBACKD_CONFIG, else /etc/postbackd/postbackd.conf if it exists).")
+    var config: String?
+
+    @Option(help: "The spool directory; wins over the config file.")
+    var spool: String?
+
+    /// The settings, with `--spool` applied as the daemon applies its own flag.
+    func settings() throws(ExitCode) -> Settings {
+        try DaemonSettings.resolve(config: config, flags: spool.map { [("spool", $0)] } ?? [])
+    }
+
+    /// Opens an existing spool. Refuses a path that is not there rather than creating a fresh,
+    /// empty spool at a mistyped path and reporting it as empty.
+    func open(_ settings: Settings) throws(ExitCode) -> Spool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: settings.spool, isDirectory: &isDirectory), isDirectory.boolValue else {
+            Output.error("spool \(settings.spool): no such directory")
+            throw ExitCode.failure
+        }
+        do {
+            return try Spool(root: settings.spool)
+        } catch {
+            Output.error("spool: \(error)")
+            throw ExitCode.failure
+        }
+    }
+}
