@@ -7,5 +7,8 @@ struct Postbackctl: AsyncParsableCommand {
         commandName: "postbackctl",
         abstract: "Check and operate postbackd: catalogs, plans, test fires.",
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, PlanCommand.self, ListCommand.self, RenderCommand.self, TestFireCommand.self, ReceiveCommand.self])
+        subcommands: [
+            ValidateCommand.self, PlanCommand.self, ListCommand.self, RenderCommand.self, TestFireCommand.self, ReceiveCommand.self,
+            SpoolCommand.self, DeadLettersCommand.self, FiresCommand.self,
+        ])
 }

@@ -1,0 +1,210 @@
+import ArgumentParser
+import Foundation
+import PostbackCore
+import PostbackSpool
+
+/// `postbackctl fires --transaction ID`: "did partner P get transaction T, and what did they
+/// say?", answered from everything that remembers a fire.
+///
+/// The spool remembers a fire in three places (the ledger beside its spool file, a deferred
+/// fire's file, a dead letter's file, each with attempts) and the journal remembers every final
+/// outcome. They overlap: one attempt is often in a ledger, a dead letter's history and the
+/// journal. Attempts are merged on (postback, URL as sent, status, latency in µs), which no two
+/// real attempts share, and each line says where it was seen.
+struct FiresCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fires",
+        abstract: "Every fire and attempt known for one transaction.",
+        discussion: """
+            Looks in the ledgers of active/ and done/ (joined with their spool file's lines),
+            in deferred/ and failed/, and in the journal (journalctl SYSLOG_IDENTIFIER=postbackd
+            TRANSACTION_ID=<id>) unless --no-journal. One line per attempt, oldest first: time
+            (UTC; from the journal, the log time less the latency), postback, attempt number,
+            outcome, HTTP status or error, latency, where it was seen, the URL as sent and the
+            first bytes of the answer; then fires still waiting in deferred/ and dead letters.
+            Exit 0 when something was found, 1 when nothing was.
+
+            Example: postbackctl fires --transaction t-1001 --config /etc/postbackd/postbackd.conf
+            """)
+
+    @Option(help: "The platform's transaction id (the record's transaction_id).")
+    var transaction: String
+
+    @OptionGroup var location: SpoolOptions
+
+    @Flag(help: "Do not search the journal.")
+    var noJournal = false
+
+    @Flag(help: "One JSON object, for scripts.")
+    var json = false
+
+    /// One attempt, as merged from every place that saw it.
+    struct Sighting {
+        var postbackID: Int64
+        var attempt: Int?
+        /// When it was sent, Unix µs.
+        var time: Int64?
+        /// succeeded, deferred, failed, skipped, or attempt (not final).
+        var outcome: String?
+        /// True when only a deferred fire's history implies the outcome; a ledger or the journal says it.
+        var outcomeImplied = false
+        var url: String
+        var status: Int
+        var error: String
+        var latency: Int64?
+        var answer: String
+        var seenIn: [String]
+
+        /// Two sightings of one attempt share these; entries without a URL never merge.
+        var key: String? {
+            guard !url.isEmpty, let latency else { return nil }
+            return "\(postbackID) \(status) \(latency) \(url)"
+        }
+
+        var result: String {
+            if status > 0 { return "HTTP \(status)" }
+            return error.isEmpty ? "-" : error
+        }
+    }
+
+    struct Waiting {
+        var id: String
+        var fire: DeferredFire
+    }
+
+    func run() throws {
+        let settings = try location.settings()
+        let spool = try location.open(settings)
+        var sightings: [Sighting] = []
+        var notes: [String] = []
+
+        func add(_ s: Sighting) {
+            if let key = s.key, let i = sightings.firstIndex(where: { $0.key == key }) {
+                var merged = sightings[i]
+                merged.seenIn.append(contentsOf: s.seenIn.filter { !merged.seenIn.contains($0) })
+                merged.attempt = merged.attempt ?? s.attempt
+                merged.time = merged.time ?? s.time
+                if s.outcome != nil, merged.outcome == nil || (merged.outcomeImplied && !s.outcomeImplied) {
+                    merged.outcome = s.outcome
+                    merged.outcomeImplied = s.outcomeImplied
+                }
+                if merged.answer.isEmpty { merged.answer = s.answer }
+                if merged.error.isEmpty { merged.error = s.error }
+                sightings[i] = merged
+            } else {
+                sightings.append(s)
+            }
+        }
+
+        // Ledgers: the first attempt of every fire of a spool file still in active/ or kept in done/.
+        let ledgers = LedgerFile.all(in: spool, withRecords: true)
+        for file in ledgers {
+            for entry in file.entries where entry.pb != 0 && file.transactions[entry.line] == transaction {
+                add(Sighting(
+                    postbackID: entry.pb, attempt: entry.isFinal && entry.t != nil ? 1 : nil, time: entry.t,
+                    outcome: entry.outcome, url: entry.url ?? "", status: entry.status ?? 0,
+                    error: entry.error ?? entry.reason ?? "", latency: entry.latencyUs, answer: entry.answer ?? "",
+                    seenIn: ["\(file.queue.rawValue)/\(file.name):\(entry.line)"]))
+            }
+        }
+
+        // Deferred fires and dead letters carry their recent attempts.
+        var waiting: [Waiting] = []
+        var dead: [Waiting] = []
+        for (queue, suffix) in [(Spool.Queue.deferred, ".fire"), (.failed, ".json")] {
+            let dir = spool.path(of: queue)
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
+            for name in names where name.hasSuffix(suffix) && !name.hasPrefix(".") {
+                guard let data = FileManager.default.contents(atPath: dir + "/" + name),
+                      let fire = try? JSONDecoder().decode(DeferredFire.self, from: data),
+                      DeadLettersCommand.transaction(of: fire) == transaction else { continue }
+                if queue == .deferred { waiting.append(Waiting(id: name, fire: fire)) } else { dead.append(Waiting(id: name, fire: fire)) }
+                // Numbers are certain only when the history is whole and no requeue reset the count.
+                let numbered = fire.attempts == fire.history.count
+                for (i, a) in fire.history.enumerated() {
+                    let last = i == fire.history.count - 1
+                    add(Sighting(
+                        postbackID: fire.postbackID, attempt: numbered ? i + 1 : nil, time: a.time,
+                        outcome: queue == .failed && last ? "failed" : "deferred", outcomeImplied: true, url: a.url,
+                        status: a.httpStatus, error: a.error, latency: a.latencyMicros,
+                        answer: String(decoding: a.answerPrefix, as: UTF8.self), seenIn: ["\(queue.rawValue)/\(name)"]))
+                }
+            }
+        }
+
+        // The journal: every final outcome, including retries whose files are gone.
+        if noJournal {
+            notes.append("journal not searched (--no-journal)")
+        } else {
+            switch Journal.entries(transaction: transaction) {
+            case .success(let entries):
+                for e in entries { add(e) }
+            case .failure(let reason):
+                notes.append("journal not searched: \(reason)")
+            }
+        }
+        if settings.doneRetention == .zero {
+            notes.append("finished files are not kept (done_retention = 0); the journal has the history")
+        }
+
+        sightings.sort { ($0.time ?? .max, $0.postbackID) < ($1.time ?? .max, $1.postbackID) }
+        let found = !sightings.isEmpty || !waiting.isEmpty || !dead.isEmpty
+        if json {
+            Output.line(jsonReport(sightings, waiting: waiting, dead: dead, notes: notes))
+        } else {
+            printTable(sightings, waiting: waiting, dead: dead, notes: notes)
+        }
+        Output.flush()
+        if !found { throw ExitCode.failure }
+    }
+
+    func printTable(_ sightings: [Sighting], waiting: [Waiting], dead: [Waiting], notes: [String]) {
+        if sightings.isEmpty && waiting.isEmpty && dead.isEmpty {
+            Output.line("no fires found for transaction \(transaction)")
+        } else {
+            let fires = Set(sightings.map(\.postbackID)).union(waiting.map(\.fire.postbackID)).union(dead.map(\.fire.postbackID))
+            Output.line("transaction \(transaction): \(fires.count) \(fires.count == 1 ? "fire" : "fires"), "
+                + "\(sightings.count) \(sightings.count == 1 ? "attempt" : "attempts")")
+            if !sightings.isEmpty {
+                var rows = [["TIME", "POSTBACK", "ATTEMPT", "OUTCOME", "RESULT", "LATENCY", "SEEN IN", "URL", "ANSWER"]]
+                for s in sightings {
+                    rows.append([
+                        s.time.map { TextTable.time(millis: $0 / 1000) } ?? "-", String(s.postbackID),
+                        s.attempt.map(String.init) ?? "-", s.outcome ?? "-", s.result,
+                        s.latency.map { TextTable.latency(micros: $0) } ?? "-", s.seenIn.joined(separator: ","),
+                        s.url.isEmpty ? "-" : s.url, s.answer.isEmpty ? "-" : JSONText.quote(s.answer),
+                    ])
+                }
+                TextTable.print(rows)
+            }
+            for w in waiting {
+                Output.line("waiting: postback \(w.fire.postbackID), \(w.fire.attempts) attempts so far, next due "
+                    + "\(TextTable.time(millis: w.fire.nextDue)), last error \(w.fire.lastError.isEmpty ? "-" : w.fire.lastError) (deferred/\(w.id))")
+            }
+            for d in dead {
+                Output.line("dead letter: postback \(d.fire.postbackID), \(d.fire.attempts) attempts, failed at "
+                    + "\(d.fire.failedAt.map { TextTable.time(millis: $0) } ?? "-"), last error \(d.fire.lastError.isEmpty ? "-" : d.fire.lastError) "
+                    + "(requeue: postbackctl dead-letters requeue \(d.id))")
+            }
+        }
+        for note in notes { Output.line("note: \(note)") }
+    }
+
+    func jsonReport(_ sightings: [Sighting], waiting: [Waiting], dead: [Waiting], notes: [String]) -> String {
+        let attempts = sightings.map { s in
+            "{\"time_us\":\(s.time.map(String.init) ?? "null"),\"postback\":\(s.postbackID),"
+                + "\"attempt\":\(s.attempt.map(String.init) ?? "null"),\"outcome\":\(s.outcome.map(JSONText.quote) ?? "null"),"
+                + "\"status\":\(s.status),\"error\":\(JSONText.quote(s.error)),\"latency_us\":\(s.latency.map(String.init) ?? "null"),"
+                + "\"url\":\(JSONText.quote(s.url)),\"answer\":\(JSONText.quote(s.answer)),"
+                + "\"seen_in\":[\(s.seenIn.map(JSONText.quote).joined(separator: ","))]}"
+        }
+        func fire(_ w: Waiting) -> String {
+            "{\"id\":\(JSONText.quote(w.id)),\"postback\":\(w.fire.postbackID),\"attempts\":\(w.fire.attempts),"
+                + "\"next_due_ms\":\(w.fire.nextDue),\"failed_at_ms\":\(w.fire.failedAt.map(String.init) ?? "null"),"
+                + "\"last_error\":\(JSONText.quote(w.fire.lastError))}"
+        }
+        return "{\"transaction_id\":\(JSONText.quote(transaction)),\"attempts\":[\(attempts.joined(separator: ","))],"
+            + "\"waiting\":[\(waiting.map(fire).joined(separator: ","))],\"dead_letters\":[\(dead.map(fire).joined(separator: ","))],"
+            + "\"notes\":[\(notes.map(JSONText.quote).joined(separator: ","))]}"
+    }
+}
