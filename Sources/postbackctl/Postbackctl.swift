@@ -10,5 +10,6 @@ struct Postbackctl: AsyncParsableCommand {
         subcommands: [
             ValidateCommand.self, PlanCommand.self, ListCommand.self, RenderCommand.self, TestFireCommand.self, ReceiveCommand.self,
             SpoolCommand.self, DeadLettersCommand.self, FiresCommand.self,
+            AddCommand.self, EditCommand.self, PauseCommand.self, ResumeCommand.self,
         ])
 }

@@ -1,0 +1,64 @@
+import Foundation
+import Glibc
+
+/// Tells a running postbackd to re-read its catalog after `add`/`edit`/`pause`/`resume`.
+///
+/// The pid file comes first: it names the daemon for this state directory, which is the right
+/// one when several run on a host, and works without systemd (containers, `postbackd run` by
+/// hand). systemd's `reload` is the fallback; it sends the same SIGHUP through the unit.
+enum DaemonReload {
+    enum Outcome: Equatable {
+        case signalled(pid: Int32)
+        case systemd
+        case notRunning
+        case failed(String)
+
+        var message: String {
+            switch self {
+            case .signalled(let pid): return "reloaded postbackd (pid \(pid)): SIGHUP sent"
+            case .systemd: return "reloaded postbackd: systemctl reload postbackd"
+            case .notRunning: return "no running daemon found; the new catalog takes effect at its next start"
+            case .failed(let why): return "the daemon was not reloaded: \(why)"
+            }
+        }
+    }
+
+    static func pidFile(stateDirectory: String) -> String { stateDirectory + "/postbackd.pid" }
+
+    static func reload(stateDirectory: String) -> Outcome {
+        if let pid = runningDaemon(pidFile: pidFile(stateDirectory: stateDirectory)) {
+            if kill(pid, SIGHUP) == 0 { return .signalled(pid: pid) }
+            return .failed("kill -HUP \(pid): \(String(cString: strerror(errno)))")
+        }
+        guard FileManager.default.fileExists(atPath: "/run/systemd/system"),
+              run(["systemctl", "is-active", "--quiet", "postbackd"]) == 0 else { return .notRunning }
+        let status = run(["systemctl", "reload", "postbackd"])
+        return status == 0 ? .systemd : .failed("systemctl reload postbackd exited \(status)")
+    }
+
+    /// The pid in the file when that process exists and is postbackd: a stale file after a
+    /// crash may name a pid the kernel has since given to something else, which must not get
+    /// a SIGHUP (most programs die of it).
+    static func runningDaemon(pidFile: String) -> Int32? {
+        guard let data = FileManager.default.contents(atPath: pidFile),
+              let pid = Int32(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+              pid > 1, kill(pid, 0) == 0 || errno == EPERM else { return nil }
+        if let comm = FileManager.default.contents(atPath: "/proc/\(pid)/comm") {
+            return String(decoding: comm, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "postbackd" ? pid : nil
+        }
+        return pid
+    }
+
+    /// Runs a system command quietly and returns its exit status (127 when it cannot start).
+    private static func run(_ arguments: [String]) -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = arguments
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        do { try process.run() } catch { return 127 }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
