@@ -11,7 +11,13 @@ struct ListCommand: ParsableCommand {
             Other columns: url, author, event_ids. `--columns +url,-description` adds and drops;
             `--columns id,url` names exactly the columns to show.
 
+            Postbacks the daemon paused itself (listed in <state-dir>/paused.json) show status
+            `paused (auto)`; --status active leaves them out, --status inactive includes them.
+            The state directory is --state-dir, else the config file's state_directory when
+            --config or POSTBACKD_CONFIG names one.
+
             Example: postbackctl list --catalog catalog.json --status active --columns +url
+            Example: postbackctl list --catalog catalog.json --author partner --state-dir /var/lib/postbackd/state
             """)
 
     enum StatusFilter: String, ExpressibleByArgument, CaseIterable {
@@ -26,6 +32,19 @@ struct ListCommand: ParsableCommand {
 
     @Option(help: "Which postbacks to show: active, inactive or all.")
     var status: StatusFilter = .all
+
+    enum AuthorFilter: String, ExpressibleByArgument, CaseIterable {
+        case network, partner
+    }
+
+    @Option(help: "Only postbacks written by network or partner.")
+    var author: AuthorFilter?
+
+    @Option(help: "The daemon's state directory, to show its auto-pauses (paused.json).")
+    var stateDir: String?
+
+    @Option(help: "The daemon's settings file, for its state_directory.")
+    var config: String?
 
     // Unconditional, so `--columns -description` is read as a value, not as an unknown flag.
     @Option(parsing: .unconditional, help: "Columns to add (+name), drop (-name), or show (name,name,...).")
@@ -57,16 +76,25 @@ struct ListCommand: ParsableCommand {
     }
 
     func run() throws {
-        let postbacks = try InputFiles.loadCatalog(catalog).postbacks.filter {
-            status == .all || $0.status.rawValue == status.rawValue
+        let paused = try autoPaused()
+        let postbacks = try InputFiles.loadCatalog(catalog).postbacks.filter { p in
+            let active = p.status == .active && !paused.contains(p.id)
+            return (status == .all || (status == .active) == active) && (author == nil || p.author.rawValue == author?.rawValue)
         }
         if json {
-            Output.line("[" + postbacks.map(\.catalogJSON).joined(separator: ",\n") + "]")
+            // The catalog entry, plus "auto_paused": true for the daemon's pauses (no key otherwise,
+            // so entries stay pasteable into a catalog).
+            let entries = postbacks.map { p in
+                paused.contains(p.id) ? String(p.catalogJSON.dropLast()) + ",\"auto_paused\":true}" : p.catalogJSON
+            }
+            Output.line("[" + entries.joined(separator: ",\n") + "]")
             Output.flush()
             return
         }
         let names = try Self.columnList(columns)
-        let rows = [names.map { $0.uppercased() }] + postbacks.map { p in names.map { Self.cell($0, of: p) } }
+        let rows = [names.map { $0.uppercased() }] + postbacks.map { p in
+            names.map { $0 == "status" && paused.contains(p.id) && p.status == .active ? "paused (auto)" : Self.cell($0, of: p) }
+        }
         let widths = names.indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
         for row in rows {
             var line = ""
@@ -80,6 +108,15 @@ struct ListCommand: ParsableCommand {
             Output.line(line)
         }
         Output.flush()
+    }
+
+    /// Ids in paused.json, when a state directory is known: `--state-dir`, or a config named by
+    /// `--config`/POSTBACKD_CONFIG (not the default config, so `list --catalog` of a file on a
+    /// laptop does not mix in a production host's state).
+    func autoPaused() throws(ExitCode) -> Set<Int64> {
+        if let stateDir { return try PausedState.read(stateDirectory: stateDir).ids }
+        guard config != nil || ProcessInfo.processInfo.environment["POSTBACKD_CONFIG"] != nil else { return [] }
+        return try PausedState.read(stateDirectory: try DaemonSettings.resolve(config: config).stateDirectory).ids
     }
 
     static func cell(_ column: String, of p: Postback) -> String {
