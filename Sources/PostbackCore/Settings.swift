@@ -28,6 +28,10 @@ public struct Settings: Sendable, Equatable {
     public var rescanInterval: Duration = .seconds(5)
     /// Off: partner-authored postbacks are skipped, counted and logged, never fired.
     public var partnerPostbacks = true
+    /// Per-host circuit breaker: opens after this many failures in a row (or over half of
+    /// the last 100), and lets one probe through after `breakerCooldown`.
+    public var breakerFailures = 20
+    public var breakerCooldown: Duration = .seconds(60)
     public var logLevel = "info"
     /// `auto` (journald when its socket exists, else stderr), `journal` or `stderr`.
     public var logTarget = "auto"
@@ -40,7 +44,7 @@ public struct Settings: Sendable, Equatable {
     public static let keys = [
         "spool", "catalog", "state_directory", "allow_address", "max_concurrent", "per_host",
         "connect_timeout", "total_timeout", "retry_base", "retry_cap", "max_attempts", "max_age",
-        "max_file_size", "done_retention", "rescan_interval", "partner_postbacks", "log_level", "log_target",
+        "max_file_size", "done_retention", "rescan_interval", "partner_postbacks", "breaker_failures", "breaker_cooldown", "log_level", "log_target",
         "metrics_listen",
     ]
 
@@ -156,6 +160,8 @@ public struct Settings: Sendable, Equatable {
         case "log_level":
             let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
             if levels.contains(value) { logLevel = value } else { fail("expected one of \(levels.joined(separator: ", ")), got \"\(value)\"") }
+        case "breaker_failures": if let v = int(1...100_000) { breakerFailures = v }
+        case "breaker_cooldown": if let v = duration() { breakerCooldown = v }
         case "log_target":
             if ["auto", "journal", "stderr"].contains(value) { logTarget = value } else { fail("expected auto, journal or stderr, got \"\(value)\"") }
         case "metrics_listen":

@@ -13,6 +13,9 @@ public struct URLTemplate: Sendable, Equatable {
     let segments: [Segment]
     /// The macros used, in order of appearance.
     public let macros: [Macro]
+    /// The destination's host and port, lower-cased: fixed by the template (no macro may touch
+    /// it), so per-host caps and circuit breakers can key on it without parsing each fire's URL.
+    public let hostKey: String
 
     /// What is wrong with a URL template, as shown after `url: `.
     public struct Problem: Error, Equatable, Sendable, CustomStringConvertible {
@@ -102,7 +105,11 @@ public struct URLTemplate: Sendable, Equatable {
             problems.append(Problem(message: "no click-ID macro; add one of {sub1}..{sub5} or {transaction_id} so the partner can attribute the fire"))
         }
         if !problems.isEmpty { throw Problems(all: problems) }
-        return URLTemplate(source: source, literalBytes: literal, segments: segments, macros: macros)
+        var authority = shape.host
+        if let port = shape.port { authority = bytes[shape.hostRange.lowerBound..<port.upperBound] }
+        return URLTemplate(
+            source: source, literalBytes: literal, segments: segments, macros: macros,
+            hostKey: String(decoding: authority, as: UTF8.self).lowercased())
     }
 
     /// The values a fire supplies that are not in the record, so expansion stays pure.

@@ -52,7 +52,9 @@ public final class Daemon: Sendable {
         }
         engine = FiringEngine(configuration: settings.firingConfiguration)
         let (catalog, paused) = (catalog, paused)
-        recorder = Recorder(logger: logger, policy: settings.retryPolicy) { id, reason in
+        let breakers = HostBreakers(configuration: .init(
+            consecutiveFailures: settings.breakerFailures, coolDown: settings.breakerCooldown))
+        recorder = Recorder(logger: logger, policy: settings.retryPolicy, breakers: breakers) { id, reason in
             do {
                 catalog.setPaused(try paused.add(id, reason: reason))
             } catch {
@@ -151,6 +153,7 @@ public final class Daemon: Sendable {
         previous = (done, now)
         return "fires/s \(Int(rate.rounded())), in flight \(engine.inFlight), succeeded \(stats.succeeded.load(ordering: .relaxed)), "
             + "deferred \(stats.deferred.load(ordering: .relaxed)), failed \(stats.failed.load(ordering: .relaxed))"
+            + (recorder.breakers.openHosts.isEmpty ? "" : ", breaker open: \(recorder.breakers.openHosts.prefix(5).joined(separator: " "))")
             + (stats.writeErrors.load(ordering: .relaxed) > 0 ? ", WRITE ERRORS \(stats.writeErrors.load(ordering: .relaxed))" : "")
     }
 

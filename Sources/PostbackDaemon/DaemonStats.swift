@@ -9,4 +9,6 @@ final class DaemonStats: Sendable {
     let skippedPartnerAuthored = Atomic<Int>(0)
     let writeErrors = Atomic<Int>(0)
     let autoPaused = Atomic<Int>(0)
+    /// Fires deferred unsent because their host's circuit breaker was open.
+    let heldBack = Atomic<Int>(0)
 }

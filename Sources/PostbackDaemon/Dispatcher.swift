@@ -170,18 +170,23 @@ final class Dispatcher: Sendable {
                     fired = true
                     if file.replay.hasOutcome(line: line, postbackID: postback.id) { continue }
                     if isStopping { return }
+                    let host = postback.template.hostKey
+                    work.add()
+                    recorder.inFlight.enter()
+                    guard let probe = admit(host, holdBack: { due, why in
+                        self.recorder.heldBack(work: work, subject: subject, raw: range, dueMillis: due, reason: why)
+                    }) else { continue }
                     url.removeAll(keepingCapacity: true)
                     postback.template.expand(
                         record, context: .init(postbackID: postback.id, arrivalTime: arrival, random: random.next()),
                         into: &url)
                     let request = FireRequest(url: String(decoding: url, as: UTF8.self))
-                    work.add()
-                    recorder.inFlight.enter()
                     recorder.stats.submitted.add(1, ordering: .relaxed)
                     let sentAt = SpoolTime.unixMicros()
                     let recorder = self.recorder
                     engine.submit(request) { result in
-                        recorder.completed(result, work: work, subject: subject, raw: range, sentAt: sentAt)
+                        recorder.completed(result, work: work, subject: subject, raw: range, sentAt: sentAt,
+                                           host: host, probe: probe)
                     }
                 }
                 if !fired && !file.replay.hasOutcome(line: line, postbackID: 0) {
@@ -194,6 +199,22 @@ final class Dispatcher: Sendable {
             work.broken.store(true, ordering: .relaxed)
         }
         if work.done() { recorder.finish(work) }
+    }
+
+    /// Asks the host's circuit breaker: nil when the fire was held back (and handed to
+    /// `holdBack` with its due time), else whether it goes out as the breaker's probe.
+    private func admit(_ host: String, holdBack: (_ dueMillis: Int64, _ reason: String) -> Void) -> Bool? {
+        switch recorder.breakers.admit(host) {
+        case .allow:
+            return false
+        case .probe:
+            logger.notice("circuit breaker for \(host): sending one probe")
+            return true
+        case .reject(let until):
+            let wait = max(Duration.milliseconds(1), until - .now)
+            holdBack(SpoolTime.unixMillis() + wait.milliseconds, "circuit breaker open for \(host)")
+            return nil
+        }
     }
 
     // MARK: deferred fires
@@ -242,16 +263,20 @@ final class Dispatcher: Sendable {
             recorder.deadLetter(taken, subject: subject, reason: "postback \(deferred.postbackID) is paused")
             return
         }
+        let host = postback.template.hostKey
+        let known = subject
+        recorder.inFlight.enter()
+        guard let probe = admit(host, holdBack: { due, why in
+            self.recorder.heldBack(taken: taken, subject: known, dueMillis: due, reason: why)
+        }) else { return }
         var random = SystemRandomNumberGenerator()
         let url = postback.template.expand(
             record, context: .init(postbackID: postback.id, arrivalTime: deferred.firstAttempt / 1000, random: random.next()))
-        recorder.inFlight.enter()
         recorder.stats.submitted.add(1, ordering: .relaxed)
         let sentAt = SpoolTime.unixMicros()
         let recorder = self.recorder
-        let known = subject
         engine.submit(FireRequest(url: url)) { result in
-            recorder.completed(result, taken: taken, subject: known, sentAt: sentAt)
+            recorder.completed(result, taken: taken, subject: known, sentAt: sentAt, host: host, probe: probe)
         }
     }
 }

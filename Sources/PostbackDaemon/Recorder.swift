@@ -23,11 +23,13 @@ final class Recorder: @unchecked Sendable {
     /// Called on `queue` when a postback reaches the auto-pause threshold.
     private let pause: @Sendable (_ postbackID: Int64, _ reason: String) -> Void
     let stats = DaemonStats()
+    let breakers: HostBreakers
 
-    init(logger: Logger, policy: RetryPolicy, pause: @escaping @Sendable (Int64, String) -> Void) {
+    init(logger: Logger, policy: RetryPolicy, breakers: HostBreakers, pause: @escaping @Sendable (Int64, String) -> Void) {
         self.logger = logger
         self.log = FireLog(logger: logger)
         self.policy = policy
+        self.breakers = breakers
         self.pause = pause
     }
 
@@ -130,7 +132,9 @@ final class Recorder: @unchecked Sendable {
     }
 
     /// The result of a fire from a spool file, on its first attempt.
-    func completed(_ result: FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64) {
+    func completed(_ result: FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64,
+                   host: String, probe: Bool) {
+        breakers.record(host, result, wasProbe: probe)
         queue.async {
             defer {
                 // Finish first: a waiter woken by `leave` then finds the finish already queued.
@@ -164,7 +168,9 @@ final class Recorder: @unchecked Sendable {
     }
 
     /// The result of a retried fire taken from deferred/.
-    func completed(_ result: FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64) {
+    func completed(_ result: FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64,
+                   host: String, probe: Bool) {
+        breakers.record(host, result, wasProbe: probe)
         queue.async {
             defer { self.inFlight.leave() }
             let attemptNumber = taken.fire.attempts + 1
@@ -189,6 +195,42 @@ final class Recorder: @unchecked Sendable {
             } catch {
                 self.stats.writeErrors.add(1, ordering: .relaxed)
                 self.logger.error("deferred fire \(taken.name): cannot record its outcome: \(error)")
+            }
+        }
+    }
+
+    /// A fire held back unsent because its host's circuit breaker is open.
+    func heldBack(work: FileWork, subject: FireLog.Subject, raw: Range<Int>, dueMillis: Int64, reason: String) {
+        queue.async {
+            defer {
+                if work.done() { self.finish(work) }
+                self.inFlight.leave()
+            }
+            do {
+                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                                       attempt: nil, nextDue: dueMillis, error: reason)
+                self.stats.deferred.add(1, ordering: .relaxed)
+                self.stats.heldBack.add(1, ordering: .relaxed)
+                self.log.record(.deferred, subject, attempt: 0, result: nil, detail: reason)
+            } catch {
+                self.noteWriteError(work, error)
+            }
+            self.scheduleFlush()
+        }
+    }
+
+    /// A retry held back unsent because its host's circuit breaker is open; its attempt count stays.
+    func heldBack(taken: TakenFire, subject: FireLog.Subject, dueMillis: Int64, reason: String) {
+        queue.async {
+            defer { self.inFlight.leave() }
+            do {
+                try taken.reschedule(nextDue: dueMillis, attempt: nil, error: reason)
+                self.stats.deferred.add(1, ordering: .relaxed)
+                self.stats.heldBack.add(1, ordering: .relaxed)
+                self.log.record(.deferred, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
+            } catch {
+                self.stats.writeErrors.add(1, ordering: .relaxed)
+                self.logger.error("deferred fire \(taken.name): cannot reschedule: \(error)")
             }
         }
     }

@@ -145,3 +145,34 @@ struct AutoPauseDaemonTests {
         #expect(sink.stats.requests == 20)
     }
 }
+
+@Suite("Circuit breaker per host in the daemon")
+struct BreakerDaemonTests {
+    @Test func aDeadHostIsHeldBackWhileAHealthyOneFires() async throws {
+        let dead = try await TestServer()
+        let healthy = try await TestServer()
+        defer { Task { await dead.stop(); await healthy.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(dead.base)/status/503?click={sub1}&t={transaction_id}"),
+            (2, 8, 3, "specific", "\(healthy.base)/status/204?click={sub1}&t={transaction_id}"),
+        ]), settings: ["max_concurrent": "1", "breaker_failures": "3", "breaker_cooldown": "1h"])
+        var lines: [String] = []
+        for i in 0..<10 {
+            lines.append(conversion("d\(i)", partner: 7, offer: 3))
+            lines.append(conversion("h\(i)", partner: 8, offer: 3))
+        }
+        try fixture.drop("mixed.jsonl", lines.joined(separator: "\n") + "\n")
+        let (summary, result) = try fixture.runOnce()
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        // Three failures open the breaker; the rest are deferred without a request. One more
+        // may slip out while the third failure is being recorded (the pool holds one fire).
+        let sent = dead.stats.requests
+        #expect(sent == 3 || sent == 4, "\(sent) requests reached the dead host")
+        #expect(healthy.stats.requests == 10)
+        #expect(summary["succeeded"] == 10 && summary["deferred"] == 10 && summary["failed"] == 0)
+        #expect(fixture.files(in: "deferred").count == 10)
+        let heldBack = fixture.files(in: "deferred").map { fixture.read("deferred", $0) }
+            .filter { $0.contains("circuit breaker open for 127.0.0.1:\(dead.port)") }
+        #expect(heldBack.count == 10 - sent)
+    }
+}
