@@ -39,6 +39,9 @@ struct ServiceModeTests {
         defer { daemon.kill() }
 
         #expect(Self.expectNotify(notify, "READY=1"))
+        // Live counters and the watchdog (WATCHDOG_USEC=2 s: a ping every second from the loop).
+        #expect(Self.expectNotify(notify, "STATUS=fires/s "))
+        #expect(Self.expectNotify(notify, "WATCHDOG=1"))
 
         // A file dropped by rename is fired at once (inotify), not at the next rescan.
         try fixture.drop("one.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
