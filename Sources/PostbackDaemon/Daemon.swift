@@ -151,7 +151,8 @@ public final class Daemon: Sendable {
         let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = secs > 0 ? Double(done - previous.0) / secs : 0
         previous = (done, now)
-        return "fires/s \(Int(rate.rounded())), in flight \(engine.inFlight), succeeded \(stats.succeeded.load(ordering: .relaxed)), "
+        let full = recorder.diskFull.load(ordering: .relaxed) ? "DISK FULL, not claiming; " : ""
+        return full + "fires/s \(Int(rate.rounded())), in flight \(engine.inFlight), succeeded \(stats.succeeded.load(ordering: .relaxed)), "
             + "deferred \(stats.deferred.load(ordering: .relaxed)), failed \(stats.failed.load(ordering: .relaxed))"
             + (recorder.breakers.openHosts.isEmpty ? "" : ", breaker open: \(recorder.breakers.openHosts.prefix(5).joined(separator: " "))")
             + (stats.writeErrors.load(ordering: .relaxed) > 0 ? ", WRITE ERRORS \(stats.writeErrors.load(ordering: .relaxed))" : "")

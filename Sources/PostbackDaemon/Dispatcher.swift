@@ -62,6 +62,14 @@ final class Dispatcher: Sendable {
         var lastPing = ContinuousClock.now
         let pingEvery = notifier.watchdogPingInterval ?? .seconds(1)
         while !isStopping {
+            if recorder.diskFull.load(ordering: .acquiring) {
+                // Keep what we have, claim nothing new, and look for space once a second.
+                if ContinuousClock.now - lastPing >= pingEvery { ping(&lastPing) }
+                if once { return }
+                if spaceIsBack() { continue }
+                _ = watcher.wait(timeout: .seconds(1))
+                continue
+            }
             var worked = false
             worked = claimIncoming(pingEvery: pingEvery, lastPing: &lastPing) || worked
             worked = takeDueDeferred(upTo: once ? startMillis : SpoolTime.unixMillis()) || worked
@@ -74,6 +82,22 @@ final class Dispatcher: Sendable {
             _ = watcher.wait(timeout: idleTimeout(pingEvery: pingEvery))
         }
     }
+
+    /// True once the spool's filesystem has room again and the files a full disk left stuck
+    /// are released; then they are resumed from their ledgers, like after a crash.
+    private func spaceIsBack() -> Bool {
+        var stats = statvfs()
+        guard statvfs(spool.root, &stats) == 0 else { return false }
+        let free = UInt64(stats.f_bavail) * UInt64(stats.f_frsize)
+        guard free >= Self.spaceToResume, recorder.retryStuck() else { return false }
+        recorder.diskFull.store(false, ordering: .releasing)
+        logger.notice("spool has space again (\(free / 1024) KiB free): claiming resumes")
+        recover()
+        return true
+    }
+
+    /// Free bytes needed before claiming again: room for ledgers and deferred files.
+    static let spaceToResume: UInt64 = 1 << 20
 
     private func ping(_ lastPing: inout ContinuousClock.Instant) {
         try? notifier.watchdog()

@@ -1,8 +1,10 @@
 import Dispatch
+import Glibc
 import Logging
 import PostbackCore
 import PostbackFiring
 import PostbackSpool
+import Synchronization
 
 /// Turns each fire's result into its durable outcome (ledger, deferred/, failed/), its
 /// journal entry and its retry decision, on one serial queue off the firing thread.
@@ -18,6 +20,10 @@ final class Recorder: @unchecked Sendable {
     /// Every fire handed to the engine and not yet recorded; `--once` and a drain wait on it.
     let inFlight = DispatchGroup()
     private var open: [ObjectIdentifier: FileWork] = [:]
+    /// Files that could not even be released (the disk is full): retried when space returns.
+    private var stuck: [FileWork] = []
+    /// Set on ENOSPC/EDQUOT: the firing loop stops claiming until space returns.
+    let diskFull = Atomic<Bool>(false)
     private var flushScheduled = false
     private var autoPause = AutoPause()
     /// Called on `queue` when a postback reaches the auto-pause threshold.
@@ -65,12 +71,14 @@ final class Recorder: @unchecked Sendable {
             do {
                 if work.broken.load(ordering: .relaxed) {
                     try work.file.release()
-                    self.logger.error("spool file \(work.file.name) released unfinished after a write error; a restart resumes it")
+                    self.logger.error("spool file \(work.file.name) released unfinished after a write error; it is resumed from its ledger")
                 } else {
                     try work.file.finish()
                 }
             } catch {
                 self.logger.error("spool file \(work.file.name): \(error)")
+                if Self.isOutOfSpace(error) { self.enterDiskFull(error) }
+                self.stuck.append(work)
             }
         }
     }
@@ -97,7 +105,35 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
+    /// Releases the files a full disk left stuck; true when none is left. The firing loop
+    /// calls it once space is back, then recovers the released files from their ledgers.
+    func retryStuck() -> Bool {
+        queue.sync {
+            stuck.removeAll { work in
+                do {
+                    try work.file.release()
+                    return true
+                } catch {
+                    return false
+                }
+            }
+            return stuck.isEmpty
+        }
+    }
+
+    static func isOutOfSpace(_ error: any Error) -> Bool {
+        guard let spoolError = error as? SpoolError else { return false }
+        return spoolError.errno == ENOSPC || spoolError.errno == EDQUOT
+    }
+
+    private func enterDiskFull(_ error: any Error) {
+        if !diskFull.exchange(true, ordering: .acquiringAndReleasing) {
+            logger.error("spool disk full (\(error)): no new claims until space returns; outcomes are kept in memory and written then")
+        }
+    }
+
     private func noteWriteError(_ work: FileWork, _ error: any Error) {
+        if Self.isOutOfSpace(error) { enterDiskFull(error) }
         work.broken.store(true, ordering: .relaxed)
         stats.writeErrors.add(1, ordering: .relaxed)
         logger.error("spool file \(work.file.name): cannot record an outcome: \(error)")
@@ -193,6 +229,7 @@ final class Recorder: @unchecked Sendable {
                     self.log.record(.failed, subject, attempt: attemptNumber, result: result, detail: why)
                 }
             } catch {
+                if Self.isOutOfSpace(error) { self.enterDiskFull(error) }
                 self.stats.writeErrors.add(1, ordering: .relaxed)
                 self.logger.error("deferred fire \(taken.name): cannot record its outcome: \(error)")
             }

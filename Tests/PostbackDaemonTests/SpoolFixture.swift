@@ -4,20 +4,22 @@ import PostbackTestSupport
 /// A temporary spool, catalog and config for one daemon test, removed afterwards by the OS's tmp cleaning.
 struct SpoolFixture {
     let root: URL
-    var spool: String { root.appendingPathComponent("spool").path }
+    /// The spool: under `root`, unless the test put it elsewhere (a tmpfs) with `settings["spool"]`.
+    let spool: String
     var catalogPath: String { root.appendingPathComponent("catalog.json").path }
     var configPath: String { root.appendingPathComponent("postbackd.conf").path }
 
     init(catalog: String, settings: [String: String] = [:]) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("postbackd-daemon-\(UUID().uuidString)")
+        spool = settings["spool"] ?? root.appendingPathComponent("spool").path
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         try writeCatalog(catalog)
         var lines = [
-            "spool = \(spool)", "catalog = \(catalogPath)", "state_directory = \(root.path)/state",
+            "spool = \(settings["spool"] ?? spool)", "catalog = \(catalogPath)", "state_directory = \(root.path)/state",
             "allow_address = 127.0.0.0/8", "retry_base = 100ms", "retry_cap = 200ms", "rescan_interval = 1s",
             "log_level = info",
         ]
-        for (k, v) in settings.sorted(by: { $0.key < $1.key }) { lines.append("\(k) = \(v)") }
+        for (k, v) in settings.sorted(by: { $0.key < $1.key }) where k != "spool" { lines.append("\(k) = \(v)") }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: configPath))
     }
 
