@@ -130,7 +130,7 @@ struct PostbackFields: ParsableArguments {
 
 /// Validate, write atomically, reload: the one way the CLI changes a catalog.
 enum CatalogEditing {
-    /// The whole catalog as the CLI writes it: one entry per line, in id order.
+    /// The edited catalog for validation: one entry per line, in id order.
     static func text(_ entries: [CatalogEntry]) -> String {
         "{\"postbacks\": [\n" + entries.sorted { $0.id < $1.id }.map(\.json).joined(separator: ",\n") + "\n]}\n"
     }
@@ -139,11 +139,16 @@ enum CatalogEditing {
     /// valid, replaces the file (previous one kept as `.bak`). On a problem, prints
     /// `postback <id>: <field>: <what is wrong>` per problem and exits 1 with the file untouched.
     static func write(_ entries: [CatalogEntry], to path: String) throws(ExitCode) {
-        let bytes = Array(text(entries).utf8)
-        if case .failure(let error) = Catalog.load(bytes) {
+        let catalog: Catalog
+        switch Catalog.load(Array(text(entries).utf8)) {
+        case .success(let loaded):
+            catalog = loaded
+        case .failure(let error):
             for problem in error.problems { Output.error(problem.description) }
             throw ExitCode.failure
         }
+        // Written from what was validated, so defaults (status, delivery, author) are spelled out.
+        let bytes = Array(("{\"postbacks\": [\n" + catalog.postbacks.map(\.catalogJSON).joined(separator: ",\n") + "\n]}\n").utf8)
         do {
             try AtomicFile.replace(path, with: bytes, backup: true)
         } catch {
