@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# End-to-end firing throughput: postbackd run --once on a spool of COUNT records, next to the
+# references of ../shared/bench measured in the same run against the same loopback nginx sink
+# (libcurl-ceiling and curl's own parallel mode over the same URLs). Prints one table and a
+# last line `ratio_vs_libcurl=<x> ratio_vs_curl_parallel=<y>`.
+#   COUNT=100000 CONCURRENCY=64 LOG_TARGET=auto bash Benchmarks/e2e/run.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+bench=${BENCH_REFERENCES:-$top/../shared/bench}
+count=${COUNT:-100000}
+concurrency=${CONCURRENCY:-64}
+log_target=${LOG_TARGET:-auto}
+work=$(mktemp -d /tmp/postbackd-e2e.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+for tool in nginx curl cc; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light curl gcc libcurl4-openssl-dev >/dev/null; break; }
+done
+
+# The sink: nginx answering 204 on 127.0.0.1:18080 (reused when already running).
+if ! curl -s -o /dev/null "http://127.0.0.1:18080/"; then
+  mkdir -p /tmp/sink-nginx
+  nginx -c "$bench/sink-nginx.conf" -p /tmp/sink-nginx/
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:18080/" && break; sleep 0.1; done
+fi
+
+swift build -c release --package-path "$top" --product postbackd >/dev/null
+postbackd="$(swift build -c release --package-path "$top" --show-bin-path)/postbackd"
+cc -O2 -o "$work/libcurl-ceiling" "$bench/libcurl-ceiling.c" -lcurl
+
+# The same URLs for every contender: /pb?click=c<i>&currency=EUR.
+awk -v n="$count" 'BEGIN { for (i = 0; i < n; i++) printf "url = \"http://127.0.0.1:18080/pb?click=c%d&currency=EUR\"\noutput = \"/dev/null\"\n", i }' > "$work/urls.cfg"
+mkdir -p "$work/spool/tmp" "$work/spool/incoming"
+awk -v n="$count" -v dir="$work/spool/tmp" 'BEGIN {
+  for (i = 0; i < n; i++) {
+    f = sprintf("%s/batch-%05d.jsonl", dir, int(i / 1000))
+    printf "{\"kind\":\"conversion\",\"transaction_id\":\"t%d\",\"partner_id\":7,\"offer_id\":3,\"sub1\":\"c%d\",\"currency\":\"EUR\"}\n", i, i > f
+  }
+}'
+cat > "$work/catalog.json" <<JSON
+{"postbacks": [{"id": 1, "status": "active", "type": "conversion", "level": "specific", "partner_id": 7,
+  "offer_id": 3, "delivery": "postback", "url": "http://127.0.0.1:18080/pb?click={sub1}&currency={currency}"}]}
+JSON
+cat > "$work/postbackd.conf" <<CONF
+spool = $work/spool
+catalog = $work/catalog.json
+state_directory = $work/state
+allow_address = 127.0.0.0/8
+max_concurrent = $concurrency
+per_host = $concurrency
+log_target = $log_target
+CONF
+
+seconds() { local s=$1 e=$2; awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'; }
+
+ceiling_line=$("$work/libcurl-ceiling" 'http://127.0.0.1:18080/pb?click=' "$count" "$concurrency")
+ceiling=$(echo "$ceiling_line" | awk '{ for (i = 1; i <= NF; i++) if ($i == "req/s,") print $(i - 1) }')
+
+start=$(date +%s%N)
+curl -s --no-progress-meter -Z --parallel-max "$concurrency" -K "$work/urls.cfg" 2>/dev/null
+end=$(date +%s%N)
+curl_rate=$(awk -v n="$count" -v s="$(seconds "$start" "$end")" 'BEGIN { printf "%.0f", n / s }')
+
+for f in "$work"/spool/tmp/*.jsonl; do mv "$f" "$work/spool/incoming/"; done
+summary=$("$postbackd" run --config "$work/postbackd.conf" --once 2>/dev/null)
+pb_seconds=$(echo "$summary" | sed -E 's/.*"seconds":([0-9.]+).*/\1/')
+succeeded=$(echo "$summary" | sed -E 's/.*"succeeded":([0-9]+).*/\1/')
+pb_rate=$(awk -v n="$succeeded" -v s="$pb_seconds" 'BEGIN { printf "%.0f", n / s }')
+
+printf '%-34s %12s\n' "contender ($count requests, $concurrency concurrent)" "req/s"
+printf '%-34s %12s\n' "libcurl-ceiling" "$ceiling"
+printf '%-34s %12s\n' "curl -Z --parallel-max $concurrency" "$curl_rate"
+printf '%-34s %12s\n' "postbackd run --once (log: $log_target)" "$pb_rate"
+echo "postbackd summary: $summary"
+awk -v p="$pb_rate" -v c="$ceiling" -v k="$curl_rate" 'BEGIN { printf "ratio_vs_libcurl=%.3f ratio_vs_curl_parallel=%.3f\n", p / c, p / k }'
