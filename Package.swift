@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C libraries from Debian, reached through pkg-config.
@@ -40,11 +42,26 @@ let package = Package(
             name: "PostbackSystemd",
             dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
 
+        // Prometheus metrics: every metric name and label in one place, the swift-metrics
+        // bootstrap, and the `GET /metrics` endpoint (NIO) that `metrics_listen` turns on.
+        .target(
+            name: "PostbackMetrics",
+            dependencies: [
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]),
+
         // The daemon: the firing loop, outcome recording, reload and drain.
         .target(
             name: "PostbackDaemon",
             dependencies: [
                 "PostbackCore", "PostbackFiring", "PostbackSpool", "PostbackSystemd",
+                // PostbackMetrics: outcomes and latency are counted where they are recorded.
+                "PostbackMetrics",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -52,6 +69,8 @@ let package = Package(
             name: "postbackd",
             dependencies: [
                 "PostbackCore", "PostbackDaemon", "PostbackSystemd",
+                // PostbackMetrics: the metrics bootstrap and endpoint, only when `metrics_listen` is set.
+                "PostbackMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -81,6 +100,7 @@ let package = Package(
             ],
             path: "Tests/PostbackTestSupport"),
         .testTarget(name: "PostbackCoreTests", dependencies: ["PostbackCore"]),
+        .testTarget(name: "PostbackMetricsTests", dependencies: ["PostbackMetrics"]),
         .testTarget(name: "PostbackSpoolTests", dependencies: ["PostbackSpool", "PostbackCore"]),
         .testTarget(
             name: "PostbackFiringTests",
