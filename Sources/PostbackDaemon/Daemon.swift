@@ -66,6 +66,8 @@ public final class Daemon: Sendable {
             spool: spool, engine: engine, catalog: catalog, recorder: recorder, watcher: watcher,
             notifier: notifier, logger: logger,
             options: .init(partnerPostbacks: settings.partnerPostbacks, rescanInterval: settings.rescanInterval))
+        // Metrics: the load at start is the first "last reload".
+        recorder.metrics.catalogLoaded(ok: true, unixSeconds: Date().timeIntervalSince1970)
     }
 
     /// Processes every file now in incoming/ and every deferred fire due now, waits for each
@@ -129,15 +131,18 @@ public final class Daemon: Sendable {
         }
         do {
             let loaded = try catalog.reload(path: newSettings.catalog)
+            recorder.metrics.catalogLoaded(ok: true, unixSeconds: Date().timeIntervalSince1970)
             logger.notice("catalog reloaded from \(newSettings.catalog): \(loaded.postbacks.count) postbacks")
         } catch {
+            recorder.metrics.catalogLoaded(ok: false, unixSeconds: Date().timeIntervalSince1970)
             logger.error("catalog \(newSettings.catalog) refused, the previous catalog keeps serving:\n\(error)")
         }
         dispatcher.update(.init(partnerPostbacks: newSettings.partnerPostbacks, rescanInterval: newSettings.rescanInterval))
         if newSettings.firingConfiguration.maxConcurrent != old.maxConcurrent || newSettings.perHost != old.perHost
             || newSettings.spool != old.spool || newSettings.allowAddresses != old.allowAddresses
-            || newSettings.connectTimeout != old.connectTimeout || newSettings.totalTimeout != old.totalTimeout {
-            logger.warning("pool, timeout, address and spool settings take effect at the next restart")
+            || newSettings.connectTimeout != old.connectTimeout || newSettings.totalTimeout != old.totalTimeout
+            || newSettings.metricsListen != old.metricsListen {
+            logger.warning("pool, timeout, address, spool and metrics_listen settings take effect at the next restart")
         }
         settings.withLock { $0 = newSettings }
     }

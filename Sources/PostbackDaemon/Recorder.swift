@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import PostbackCore
 import PostbackFiring
+import PostbackMetrics
 import PostbackSpool
 import Synchronization
 
@@ -29,6 +30,8 @@ final class Recorder: @unchecked Sendable {
     /// Called on `queue` when a postback reaches the auto-pause threshold.
     private let pause: @Sendable (_ postbackID: Int64, _ reason: String) -> Void
     let stats = DaemonStats()
+    /// Prometheus counters and latency (no-ops unless `metrics_listen` is set).
+    let metrics = PostbackdMetrics()
     let breakers: HostBreakers
 
     init(logger: Logger, policy: RetryPolicy, breakers: HostBreakers, pause: @escaping @Sendable (Int64, String) -> Void) {
@@ -48,6 +51,7 @@ final class Recorder: @unchecked Sendable {
             if autoPause.failedPermanently(postbackID, nowMillis: SpoolTime.unixMillis()) {
                 let reason = "\(autoPause.threshold) permanent failures in a row, the last: \(result.verdict.reason)"
                 stats.autoPaused.add(1, ordering: .relaxed)
+                metrics.autoPausedPostback()
                 logger.warning(
                     "postback \(postbackID) paused: \(reason); `postbackctl resume \(postbackID)` lifts it",
                     metadata: ["POSTBACK_ID": "\(postbackID)", "OUTCOME": "paused"])
@@ -147,10 +151,12 @@ final class Recorder: @unchecked Sendable {
             do {
                 if let rejection {
                     try work.file.rejected(line: line, reason: rejection, raw: work.bytes(raw))
+                    self.metrics.recorded(.rejected)
                     self.logger.warning("spool file \(work.file.name) line \(line) rejected: \(rejection)",
                                         metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "rejected"])
                 } else {
                     try work.file.noMatch(line: line)
+                    self.metrics.recorded(.noMatch)
                 }
             } catch {
                 self.noteWriteError(work, error)
@@ -162,6 +168,7 @@ final class Recorder: @unchecked Sendable {
     /// A partner-authored postback skipped because `partner_postbacks = off`.
     func skipped(_ subject: FireLog.Subject) {
         stats.skippedPartnerAuthored.add(1, ordering: .relaxed)
+        metrics.fired(.skipped)
         queue.async {
             self.log.record(.skipped, subject, attempt: 0, result: nil, detail: "partner-authored postbacks are off")
         }
@@ -179,21 +186,25 @@ final class Recorder: @unchecked Sendable {
             }
             let attempt = FireAttempt(result, sentAt: sentAt)
             self.track(result, postbackID: subject.postbackID)
+            self.metrics.attempted(latency: result.latency)
             do {
                 switch self.decide(result, attemptsMade: 1, age: .zero) {
                 case .succeeded:
                     try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
                     self.stats.succeeded.add(1, ordering: .relaxed)
+                    self.metrics.fired(.succeeded)
                     self.log.record(.succeeded, subject, attempt: 1, result: result, detail: "")
                 case .retry(let dueMillis, let why):
                     try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
                                            attempt: attempt, nextDue: dueMillis, error: why)
                     self.stats.deferred.add(1, ordering: .relaxed)
+                    self.metrics.fired(.deferred)
                     self.log.record(.deferred, subject, attempt: 1, result: result, detail: why)
                 case .deadLetter(let why):
                     try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
                                          attempt: attempt, error: why)
                     self.stats.failed.add(1, ordering: .relaxed)
+                    self.metrics.fired(.failed)
                     self.log.record(.failed, subject, attempt: 1, result: result, detail: why)
                 }
             } catch {
@@ -213,19 +224,23 @@ final class Recorder: @unchecked Sendable {
             let age = Duration.milliseconds(max(0, SpoolTime.unixMillis() - taken.fire.firstAttempt))
             let attempt = FireAttempt(result, sentAt: sentAt)
             self.track(result, postbackID: subject.postbackID)
+            self.metrics.attempted(latency: result.latency)
             do {
                 switch self.decide(result, attemptsMade: attemptNumber, age: age) {
                 case .succeeded:
                     try taken.succeeded(attempt: attempt)
                     self.stats.succeeded.add(1, ordering: .relaxed)
+                    self.metrics.fired(.succeeded)
                     self.log.record(.succeeded, subject, attempt: attemptNumber, result: result, detail: "")
                 case .retry(let dueMillis, let why):
                     try taken.reschedule(nextDue: dueMillis, attempt: attempt, error: why)
                     self.stats.deferred.add(1, ordering: .relaxed)
+                    self.metrics.fired(.deferred)
                     self.log.record(.deferred, subject, attempt: attemptNumber, result: result, detail: why)
                 case .deadLetter(let why):
                     try taken.deadLetter(attempt: attempt, error: why)
                     self.stats.failed.add(1, ordering: .relaxed)
+                    self.metrics.fired(.failed)
                     self.log.record(.failed, subject, attempt: attemptNumber, result: result, detail: why)
                 }
             } catch {
@@ -248,6 +263,8 @@ final class Recorder: @unchecked Sendable {
                                        attempt: nil, nextDue: dueMillis, error: reason)
                 self.stats.deferred.add(1, ordering: .relaxed)
                 self.stats.heldBack.add(1, ordering: .relaxed)
+                self.metrics.fired(.deferred)
+                self.metrics.heldBack()
                 self.log.record(.deferred, subject, attempt: 0, result: nil, detail: reason)
             } catch {
                 self.noteWriteError(work, error)
@@ -264,6 +281,8 @@ final class Recorder: @unchecked Sendable {
                 try taken.reschedule(nextDue: dueMillis, attempt: nil, error: reason)
                 self.stats.deferred.add(1, ordering: .relaxed)
                 self.stats.heldBack.add(1, ordering: .relaxed)
+                self.metrics.fired(.deferred)
+                self.metrics.heldBack()
                 self.log.record(.deferred, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
             } catch {
                 self.stats.writeErrors.add(1, ordering: .relaxed)
@@ -278,6 +297,7 @@ final class Recorder: @unchecked Sendable {
             do {
                 try taken.deadLetter(attempt: nil, error: reason)
                 self.stats.failed.add(1, ordering: .relaxed)
+                self.metrics.fired(.failed)
                 self.log.record(.failed, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
             } catch {
                 self.logger.error("deferred fire \(taken.name): cannot dead-letter: \(error)")

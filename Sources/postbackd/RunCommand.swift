@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PostbackCore
 import PostbackDaemon
+import PostbackMetrics
 import PostbackSystemd
 import ServiceLifecycle
 
@@ -53,6 +54,18 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "postbackd")
 
+        // Metrics: off unless `metrics_listen` is set, and never for --once (nothing would
+        // scrape it). Installed before the daemon is assembled, which makes its metric objects.
+        var exporter: MetricsExporter?
+        if !once && !settings.metricsListen.isEmpty {
+            do {
+                exporter = try MetricsExporter.bootstrap(listen: settings.metricsListen)
+            } catch {
+                FileHandle.standardError.write(Data("postbackd: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+
         let daemon: Daemon
         do {
             daemon = try Daemon(settings: settings, logger: logger)
@@ -65,12 +78,21 @@ struct RunCommand: AsyncParsableCommand {
             FileHandle.standardOutput.write(Data((summary + "\n").utf8))
             return
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: FiringService(daemon: daemon, stopTimeout: .seconds(25))),
+            .init(service: StatusService(daemon: daemon)),
+            .init(service: ReloadService(daemon: daemon, reread: { try resolveSettings() }, logger: logger)),
+        ]
+        if let exporter {
+            do {
+                services.append(.init(service: try await MetricsService.start(exporter, daemon: daemon, logger: logger)))
+            } catch {
+                FileHandle.standardError.write(Data("postbackd: \(error)\n".utf8))
+                throw ExitCode.failure
+            }
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: FiringService(daemon: daemon, stopTimeout: .seconds(25))),
-                .init(service: StatusService(daemon: daemon)),
-                .init(service: ReloadService(daemon: daemon, reread: { try resolveSettings() }, logger: logger)),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
