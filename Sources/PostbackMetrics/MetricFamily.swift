@@ -12,6 +12,13 @@ public struct MetricFamily: Sendable, Equatable {
     public let kind: Kind
     public let labels: [String]
     public let help: String
+
+    public init(name: String, kind: Kind, labels: [String], help: String) {
+        self.name = name
+        self.kind = kind
+        self.labels = labels
+        self.help = help
+    }
 }
 
 extension MetricFamily {
