@@ -100,7 +100,9 @@ let package = Package(
             ],
             path: "Tests/PostbackTestSupport"),
         .testTarget(name: "PostbackCoreTests", dependencies: ["PostbackCore"]),
-        .testTarget(name: "PostbackMetricsTests", dependencies: ["PostbackMetrics"]),
+        .testTarget(
+            name: "PostbackMetricsTests",
+            dependencies: ["PostbackMetrics", .product(name: "CoreMetrics", package: "swift-metrics")]),
         .testTarget(name: "PostbackSpoolTests", dependencies: ["PostbackSpool", "PostbackCore"]),
         .testTarget(
             name: "PostbackFiringTests",

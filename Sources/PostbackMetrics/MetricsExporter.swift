@@ -10,21 +10,29 @@ import Prometheus
 public struct MetricsExporter: Sendable {
     public let listen: ListenAddress
     let registry: PrometheusCollectorRegistry
+    /// Makes metric objects that this exporter serves (with the latency buckets set).
+    public let factory: any MetricsFactory
 
     /// Parses `metrics_listen` and installs the Prometheus factory (once per process).
     public static func bootstrap(listen text: String) throws(MetricsEndpointError) -> MetricsExporter {
-        let listen = try ListenAddress.parse(text)
+        let exporter = standalone(listen: try ListenAddress.parse(text))
+        MetricsSystem.bootstrap(exporter.factory)
+        return exporter
+    }
+
+    /// An exporter on a registry of its own, not installed process-wide: for tests, which
+    /// pass its `factory` to ``PostbackdMetrics/init(factory:)``.
+    public static func standalone(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 0)) -> MetricsExporter {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets[MetricFamily.fireDuration.name] = MetricFamily.fireDurationBuckets
-        MetricsSystem.bootstrap(factory)
-        return MetricsExporter(listen: listen, registry: registry)
+        return MetricsExporter(listen: listen, registry: registry, factory: factory)
     }
 
-    /// For tests: an exporter on its own registry, without touching the process-wide factory.
-    init(listen: ListenAddress, registry: PrometheusCollectorRegistry) {
+    private init(listen: ListenAddress, registry: PrometheusCollectorRegistry, factory: any MetricsFactory) {
         self.listen = listen
         self.registry = registry
+        self.factory = factory
     }
 
     /// The Prometheus text of every metric now, tidied by ``Exposition``.

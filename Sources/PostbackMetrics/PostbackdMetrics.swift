@@ -27,17 +27,21 @@ public final class PostbackdMetrics: Sendable {
     private let catalogReloadTime: Gauge
     private let catalogReloadSuccess: Gauge
     private let autoPaused: Gauge
+    /// Where metric objects come from: swift-metrics' process-wide factory unless a test
+    /// passes its own. Kept for the per-host breaker gauges, made as hosts open.
+    private let factory: any MetricsFactory
 
     /// Per-host breaker series are capped so that a bad day with many dead partners cannot
     /// blow up the scrape; ``MetricFamily/breakerOpenHosts`` still counts them all.
     public static let breakerHostSeriesLimit = 20
 
-    public init() {
+    public init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
         func counter(_ family: MetricFamily, _ dimensions: [(String, String)] = []) -> Counter {
-            Counter(label: family.name, dimensions: dimensions)
+            Counter(label: family.name, dimensions: dimensions, factory: factory)
         }
         func gauge(_ family: MetricFamily, _ dimensions: [(String, String)] = []) -> Gauge {
-            Gauge(label: family.name, dimensions: dimensions)
+            Gauge(label: family.name, dimensions: dimensions, factory: factory)
         }
         func fires(_ outcome: FireOutcomeLabel) -> Counter { counter(.fires, [("outcome", outcome.rawValue)]) }
         func records(_ outcome: RecordOutcomeLabel) -> Counter { counter(.records, [("outcome", outcome.rawValue)]) }
@@ -49,7 +53,7 @@ public final class PostbackdMetrics: Sendable {
         rejected = records(.rejected)
         heldBackCounter = counter(.heldBack)
         attempts = counter(.attempts)
-        latency = Timer(label: MetricFamily.fireDuration.name)
+        latency = Timer(label: MetricFamily.fireDuration.name, factory: factory)
         autoPauses = counter(.autoPauses)
         inFlight = gauge(.inFlight)
         spoolDepth = Dictionary(uniqueKeysWithValues: SpoolQueueLabel.allCases.map {
@@ -126,7 +130,7 @@ public final class PostbackdMetrics: Sendable {
                 series[host] = nil
             }
             for host in shown where series[host] == nil {
-                let gauge = Gauge(label: MetricFamily.breakerOpen.name, dimensions: [("host", host)])
+                let gauge = Gauge(label: MetricFamily.breakerOpen.name, dimensions: [("host", host)], factory: factory)
                 gauge.record(1)
                 series[host] = gauge
             }
