@@ -6,14 +6,15 @@
 /// while waiting for a global one is harmless (it opens nothing), and it means a slow host
 /// never holds more than `perHost` of the global slots, however many fires wait for it.
 final class Admission: @unchecked Sendable {
-    // All state below is guarded by `lock`.
+    // All state below is guarded by `lock` (so @exclusivity(unchecked): release runs on the
+    // driver thread for every fire, and the dynamic check adds nothing to the lock).
     private let lock = ConditionLock()
     private let globalLimit: Int
     private let hostLimit: Int
-    private var globalInUse = 0
+    @exclusivity(unchecked) private var globalInUse = 0
     /// Only hosts with a fire in flight or waiting; one entry so each step hashes once.
-    private var hosts: [String: HostState] = [:]
-    private var globalWaiters = FIFO<Waiter>()
+    @exclusivity(unchecked) private var hosts: [String: HostState] = [:]
+    @exclusivity(unchecked) private var globalWaiters = FIFO<Waiter>()
 
     fileprivate struct HostState {
         var inUse = 0

@@ -9,12 +9,12 @@ public struct FiringConfiguration: Sendable {
     public var connectTimeout: Duration
     /// The whole fire, redirects included.
     public var totalTimeout: Duration
-    /// Fires per connection allowed to wait inside curl for a connection of their host
-    /// (CURLMOPT_MAX_HOST_CONNECTIONS / MAX_TOTAL_CONNECTIONS hold them), beyond the caps.
-    /// With 1, the moment a fire ends curl starts the next on the freed keep-alive connection,
-    /// on the driver thread, instead of the driver idling until the producer thread wakes
-    /// up and hands one in; that hand-off gap cost ~15 % of throughput in Benchmarks/driver.
-    /// Still bounded: at most perHost × (1 + this) per host wait or run.
+    /// Fires per connection allowed to wait in the driver for a slot of their host and of the
+    /// pool, beyond the caps. With 1, the moment a fire ends the driver starts the next on the
+    /// freed keep-alive connection, in the same loop turn, instead of idling until the
+    /// producer thread wakes up and hands one in; that hand-off gap cost ~15 % of throughput
+    /// in Benchmarks/driver. Still bounded: at most perHost × (1 + this) per host wait or run.
+    /// Time spent waiting counts against `totalTimeout`.
     public var queuedPerConnection: Int
     /// Redirect hops followed (DESIGN.md: 3).
     public var maxRedirects: Int
@@ -25,8 +25,7 @@ public struct FiringConfiguration: Sendable {
     public var bodyDiscardLimit: Int
     /// Which destination addresses may be reached, checked at connect time.
     public var addressRules: AddressRules
-    /// Sent as User-Agent so partners can tell our traffic apart; empty sends none (about
-    /// 2–3 % more throughput in Benchmarks/driver, curl formats the header per request).
+    /// Sent as User-Agent so partners can tell our traffic apart; empty sends none.
     public var userAgent: String
 
     public init(

@@ -11,33 +11,71 @@ struct Job {
     let completion: @Sendable (FireResult) -> Void
 }
 
+/// A host's share of the driver's transfers: how many of its fires run in curl or wait for a
+/// global slot (at most `perHost`), and its fires waiting for one of those.
+final class HostLane {
+    let host: String
+    @exclusivity(unchecked) var inUse = 0
+    @exclusivity(unchecked) var waiting = FIFO<QueuedJob>()
+
+    init(host: String) { self.host = host }
+}
+
+/// An admitted fire the driver holds until its host and the pool have room.
+struct QueuedJob {
+    let job: Job
+    let lane: HostLane
+    /// CLOCK_MONOTONIC milliseconds when it first had to wait; 0 while it has not.
+    var since: Int64 = 0
+}
+
 /// One curl multi handle driven by one dedicated thread.
 ///
 /// Loop: curl_multi_perform, read finished transfers, then curl_multi_poll; producers hand in
-/// work through a locked inbox and wake a sleeping poll with curl_multi_wakeup. We chose this
+/// work through a locked inbox and wake a sleeping poll with curl_multi_wakeup.
+///
+/// Admitted fires beyond the caps (`queuedPerConnection`) wait here, in the driver, not in
+/// curl: a finished transfer's handle goes straight to the next waiting fire in the same loop
+/// turn, as libcurl-ceiling.c does, and curl never runs more transfers than it has connections
+/// for. Letting curl queue them (MAX_HOST_CONNECTIONS' pending list) cost ~17 % more CPU per
+/// fire: curl sets up, parses and looks up a connection for a pending transfer on every
+/// attempt. The host slot is taken before the global one, each in FIFO order (as Admission). We chose this
 /// over the socket API (CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION + an external event loop, as
 /// swift-corelibs-foundation does) because it is exactly what libcurl-ceiling.c measures, it
 /// needs no second event loop, and the benchmark (Benchmarks/driver) reaches the ceiling with it;
 /// the socket API pays off with thousands of mostly idle connections, not with 64 busy ones.
 ///
-/// Confinement: `multi`, `pool` and `running` belong to the driver thread alone; everything
-/// under `lock` is shared with producers. Hence `@unchecked Sendable`.
+/// Confinement: `multi`, the pool, the lanes and the counts belong to the driver thread alone;
+/// everything under `lock` is shared with producers. Hence `@unchecked Sendable`.
 final class MultiDriver: @unchecked Sendable {
     private let multi: UnsafeMutableRawPointer
     private let configuration: FiringConfiguration
     private let admission: Admission
 
-    // Driver thread only.
-    private var pool: [EasyHandle] = []
-    private var running = 0
-    private var finished: [(job: Job, result: FireResult)] = []
+    // Driver thread only. @exclusivity(unchecked) here and below: see EasyHandle; the state
+    // under `lock` is safe by the lock.
+    @exclusivity(unchecked) private var pool: [EasyHandle] = []
+    /// Transfers in curl (each holds a global slot); at most `maxConcurrent`.
+    @exclusivity(unchecked) private var running = 0
+    /// Hosts with a fire running or waiting here.
+    @exclusivity(unchecked) private var lanes: [String: HostLane] = [:]
+    /// Fires holding a host slot, waiting for a global one.
+    @exclusivity(unchecked) private var globalWaiting = FIFO<QueuedJob>()
+    /// Fires waiting here, in a lane or for a global slot.
+    @exclusivity(unchecked) private var queued = 0
+    /// Lanes whose fire could not start: their slots go back after the current step.
+    @exclusivity(unchecked) private var failedStarts: [HostLane] = []
+    @exclusivity(unchecked) private var finished: [(job: Job, result: FireResult)] = []
+    /// The host of each of `finished`, for Admission.release: a lazy map over `finished`
+    /// copied each whole (job, result) pair just to read the host.
+    @exclusivity(unchecked) private var finishedHosts: [String] = []
 
     // Guarded by `lock`.
     private let lock = ConditionLock()
-    private var inbox: [Job] = []
+    @exclusivity(unchecked) private var inbox: [Job] = []
     /// The driver is (about to be) asleep in curl_multi_poll and needs a wakeup to see the inbox.
-    private var polling = false
-    private var stopping = false
+    @exclusivity(unchecked) private var polling = false
+    @exclusivity(unchecked) private var stopping = false
     private var thread: pthread_t?
 
     init(configuration: FiringConfiguration, admission: Admission) {
@@ -46,9 +84,9 @@ final class MultiDriver: @unchecked Sendable {
         self.multi = multi
         self.configuration = configuration
         self.admission = admission
-        // These hold connections (so fires in flight, with HTTP/1.1) to the caps. Fires beyond
-        // them wait in curl's pending queue, which Admission bounds to queuedPerConnection
-        // per connection; everything else waits outside, in the spool.
+        // The driver starts no more transfers than these (per first-hop host key); they remain
+        // as curl's own limit for redirects to other hosts, which then wait in curl's pending
+        // queue. Everything beyond Admission's bound waits outside, in the spool.
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConcurrent)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
         // Keep every connection of a full pool alive for reuse.
@@ -106,9 +144,11 @@ final class MultiDriver: @unchecked Sendable {
                 swap(&batch, &inbox)
                 return stopping
             }
-            for job in batch { add(job) }
+            for job in batch { admit(job) }
             batch.removeAll(keepingCapacity: true)
-            if stop && running == 0 { break }
+            returnFailedStarts()
+            deliverFinished()
+            if stop && running == 0 && queued == 0 { break }
 
             var stillRunning: Int32 = 0
             curl_multi_perform(multi, &stillRunning)
@@ -122,26 +162,81 @@ final class MultiDriver: @unchecked Sendable {
         }
     }
 
-    private func add(_ job: Job) {
+    /// A fire from the inbox: its host slot, then its global slot, or a place in line.
+    private func admit(_ job: Job) {
+        let lane: HostLane
+        if let existing = lanes[job.host] {
+            lane = existing
+        } else {
+            lane = HostLane(host: job.host)
+            lanes[job.host] = lane
+        }
+        if lane.waiting.isEmpty && lane.inUse < configuration.perHost {
+            lane.inUse += 1
+            requestGlobalSlot(QueuedJob(job: job, lane: lane))
+        } else {
+            lane.waiting.append(QueuedJob(job: job, lane: lane, since: Self.nowMilliseconds()))
+            queued += 1
+        }
+    }
+
+    private func requestGlobalSlot(_ entry: QueuedJob) {
+        if globalWaiting.isEmpty && running < configuration.maxConcurrent {
+            launch(entry)
+        } else {
+            var entry = entry
+            if entry.since == 0 { entry.since = Self.nowMilliseconds() }
+            globalWaiting.append(entry)
+            queued += 1
+        }
+    }
+
+    /// A transfer ended (or never started): hand its host slot to the host's next fire, its
+    /// global slot to the next fire waiting for one.
+    private func releaseSlots(_ lane: HostLane) {
+        running -= 1
+        if let next = lane.waiting.popFirst() {
+            queued -= 1
+            requestGlobalSlot(next)
+        } else {
+            lane.inUse -= 1
+            if lane.inUse == 0 { lanes[lane.host] = nil }
+        }
+        if running < configuration.maxConcurrent, let next = globalWaiting.popFirst() {
+            queued -= 1
+            launch(next)
+        }
+    }
+
+    /// Slots of fires that failed to start, given back without recursing through launch.
+    private func returnFailedStarts() {
+        while let lane = failedStarts.popLast() { releaseSlots(lane) }
+    }
+
+    /// Takes a global slot and hands the fire to curl.
+    private func launch(_ entry: QueuedJob) {
+        running += 1
+        let job = entry.job
         let easy = pool.popLast() ?? EasyHandle(configuration: configuration)
-        var code = easy.start(job)
+        let waited = entry.since == 0 ? 0 : Int(Self.nowMilliseconds() - entry.since)
+        var code = easy.start(job, waitedMilliseconds: waited)
         if code == CURLE_OK {
             let multiCode = curl_multi_add_handle(multi, easy.curl)
             if multiCode == CURLM_OK {
                 // Only curl holds the handle while it runs: keep the object alive until
                 // collectFinished takes this reference back.
                 _ = Unmanaged.passRetained(easy)
-                running += 1
+                easy.lane = entry.lane
                 return
             }
             code = CURLE_FAILED_INIT
         }
         // Not started (e.g. a URL curl will not take): the answer is immediate.
-        let result = easy.result(code: code)
+        finished.append((job, easy.result(code: code)))
+        finishedHosts.append(job.host)
         easy.job = nil
         pool.append(easy)
-        admission.release(hosts: CollectionOfOne(job.host))
-        job.completion(result)
+        failedStarts.append(entry.lane)
     }
 
     private func collectFinished() {
@@ -154,16 +249,31 @@ final class MultiDriver: @unchecked Sendable {
             let easy = Unmanaged<EasyHandle>.fromOpaque(UnsafeRawPointer(privateData!)).takeRetainedValue()
             let result = easy.result(code: code)
             curl_multi_remove_handle(multi, handle)
-            running -= 1
             finished.append((easy.job!, result))
+            let lane = easy.lane!
+            finishedHosts.append(lane.host)
             easy.job = nil
+            easy.lane = nil
             pool.append(easy)
+            // The next waiting fire starts now, on the connection this one just gave back.
+            releaseSlots(lane)
         }
+        returnFailedStarts()
+        deliverFinished()
+    }
+
+    private func deliverFinished() {
         guard !finished.isEmpty else { return }
         // Slots first, so a fire's slot is free by the time its owner hears the result.
-        admission.release(hosts: finished.lazy.map(\.job.host))
-        for (job, result) in finished { job.completion(result) }
+        admission.release(hosts: finishedHosts)
+        finishedHosts.removeAll(keepingCapacity: true)
+        for i in finished.indices { finished[i].job.completion(finished[i].result) }
         finished.removeAll(keepingCapacity: true)
     }
-}
 
+    private static func nowMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 + 1  // never 0
+    }
+}

@@ -15,4 +15,14 @@ CURLcode pbd_easy_getinfo_ptr(CURL *e, CURLINFO i, char **out);
 CURLcode pbd_easy_getinfo_off(CURL *e, CURLINFO i, curl_off_t *out);
 CURLMcode pbd_multi_setopt_long(CURLM *m, CURLMoption o, long v);
 
+// The header lines the driver reads, as pbd_header_filtered passes them on.
+enum pbd_header_kind { PBD_HEADER_STATUS = 0, PBD_HEADER_LOCATION = 1, PBD_HEADER_RETRY_AFTER = 2 };
+// The whole line as curl gave it (CRLF included), which of the lines it is, CURLOPT_HEADERDATA.
+typedef void (*pbd_header_callback)(const char *line, size_t length, enum pbd_header_kind kind, void *userdata);
+
+// Installs a C header callback that passes on only the lines the driver reads: status lines
+// ("HTTP/..."), Location and Retry-After (names case-insensitive). A typical answer has
+// several other header lines, and each call into Swift cost more than this comparison.
+CURLcode pbd_easy_setopt_header_filtered(CURL *e, pbd_header_callback forward);
+
 #endif
