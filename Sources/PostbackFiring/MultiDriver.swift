@@ -232,9 +232,9 @@ final class MultiDriver: @unchecked Sendable {
             code = CURLE_FAILED_INIT
         }
         // Not started (e.g. a URL curl will not take): the answer is immediate.
-        finished.append((job, easy.result(code: code)))
-        finishedHosts.append(job.host)
-        easy.job = nil
+        let result = easy.result(code: code)
+        finished.append((easy.job.take()!, result))
+        finishedHosts.append(entry.lane.host)
         pool.append(easy)
         failedStarts.append(entry.lane)
     }
@@ -249,11 +249,9 @@ final class MultiDriver: @unchecked Sendable {
             let easy = Unmanaged<EasyHandle>.fromOpaque(UnsafeRawPointer(privateData!)).takeRetainedValue()
             let result = easy.result(code: code)
             curl_multi_remove_handle(multi, handle)
-            finished.append((easy.job!, result))
-            let lane = easy.lane!
+            finished.append((easy.job.take()!, result))
+            let lane = easy.lane.take()!
             finishedHosts.append(lane.host)
-            easy.job = nil
-            easy.lane = nil
             pool.append(easy)
             // The next waiting fire starts now, on the connection this one just gave back.
             releaseSlots(lane)
@@ -267,8 +265,10 @@ final class MultiDriver: @unchecked Sendable {
         // Slots first, so a fire's slot is free by the time its owner hears the result.
         admission.release(hosts: finishedHosts)
         finishedHosts.removeAll(keepingCapacity: true)
-        for i in finished.indices { finished[i].job.completion(finished[i].result) }
-        finished.removeAll(keepingCapacity: true)
+        // Moved out one by one (reversed, then popped, so still in order): indexing copied
+        // each (job, result) pair, a dozen retains and releases per fire.
+        finished.reverse()
+        while let (job, result) = finished.popLast() { job.completion(result) }
     }
 
     private static func nowMilliseconds() -> Int64 {
