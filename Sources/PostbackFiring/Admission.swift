@@ -83,14 +83,24 @@ final class Admission: @unchecked Sendable {
         var resume: [CheckedContinuation<Void, Never>] = []
         var wokeThread = false
         lock.withLock {
+            // Finished fires come in runs for the same host: hash once per run, not per fire
+            // (this runs on the driver thread, the engine's bottleneck).
+            var last: (host: String, index: [String: HostState].Index)?
             for host in finished {
                 // Hand the host slot to the next waiter for the host, or give it back.
-                // (One hash per fire: this runs on the driver thread, the engine's bottleneck.)
-                if let i = hosts.index(forKey: host) {
+                let index: [String: HostState].Index?
+                if let last, last.host == host {
+                    index = last.index
+                } else {
+                    index = hosts.index(forKey: host)
+                    last = index.map { (host, $0) }
+                }
+                if let i = index {
                     if let next = hosts.values[i].releaseOrHandOff() {
                         requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
                         hosts.remove(at: i)
+                        last = nil  // indices are invalid after a removal
                     }
                 }
                 if let waiter = globalWaiters.popFirst() {

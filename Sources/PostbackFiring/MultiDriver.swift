@@ -65,7 +65,7 @@ final class MultiDriver: @unchecked Sendable {
     @exclusivity(unchecked) private var queued = 0
     /// Lanes whose fire could not start: their slots go back after the current step.
     @exclusivity(unchecked) private var failedStarts: [HostLane] = []
-    @exclusivity(unchecked) private var finished: [(job: Job, result: FireResult)] = []
+    @exclusivity(unchecked) private var finished: [(job: Job, result: FireResult)?] = []
     /// The host of each of `finished`, for Admission.release: a lazy map over `finished`
     /// copied each whole (job, result) pair just to read the host.
     @exclusivity(unchecked) private var finishedHosts: [String] = []
@@ -265,10 +265,13 @@ final class MultiDriver: @unchecked Sendable {
         // Slots first, so a fire's slot is free by the time its owner hears the result.
         admission.release(hosts: finishedHosts)
         finishedHosts.removeAll(keepingCapacity: true)
-        // Moved out one by one (reversed, then popped, so still in order): indexing copied
-        // each (job, result) pair, a dozen retains and releases per fire.
-        finished.reverse()
-        while let (job, result) = finished.popLast() { job.completion(result) }
+        // Each (job, result) pair is moved out, not copied (a copy is a dozen retains and
+        // releases per fire), leaving nil behind.
+        for i in finished.indices {
+            let (job, result) = finished[i].take()!
+            job.completion(result)
+        }
+        finished.removeAll(keepingCapacity: true)
     }
 
     private static func nowMilliseconds() -> Int64 {
