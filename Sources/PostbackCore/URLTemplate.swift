@@ -205,7 +205,12 @@ struct URLShape {
         }
         var hostEnd = authorityEnd
         if hostStart < authorityEnd, bytes[hostStart] == UInt8(ascii: "[") {
-            if let close = bytes[hostStart..<authorityEnd].firstIndex(of: UInt8(ascii: "]")) {
+            // Only a ':port' may follow the ']'; anything else stays part of the host, so a
+            // macro there (`http://[::1]{sub1}/`) is refused as a macro in the host instead of
+            // falling between the host and the port unchecked (caught by the template fuzz target).
+            if let close = bytes[hostStart..<authorityEnd].firstIndex(of: UInt8(ascii: "]")),
+                close + 1 == authorityEnd || bytes[close + 1] == UInt8(ascii: ":")
+            {
                 hostEnd = close + 1
             }
         } else if let portColon = bytes[hostStart..<authorityEnd].firstIndex(of: UInt8(ascii: ":")) {
