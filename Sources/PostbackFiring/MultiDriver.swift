@@ -61,6 +61,8 @@ final class MultiDriver: @unchecked Sendable {
     @exclusivity(unchecked) private var lanes: [String: HostLane] = [:]
     /// Fires holding a host slot, waiting for a global one.
     @exclusivity(unchecked) private var globalWaiting = FIFO<QueuedJob>()
+    /// The lane of the last admitted fire, while it is in `lanes` (inUse > 0).
+    @exclusivity(unchecked) private var lastLane: HostLane?
     /// Fires waiting here, in a lane or for a global slot.
     @exclusivity(unchecked) private var queued = 0
     /// Lanes whose fire could not start: their slots go back after the current step.
@@ -165,12 +167,15 @@ final class MultiDriver: @unchecked Sendable {
     /// A fire from the inbox: its host slot, then its global slot, or a place in line.
     private func admit(_ job: Job) {
         let lane: HostLane
-        if let existing = lanes[job.host] {
+        if let last = lastLane, last.inUse > 0, last.host == job.host {
+            lane = last  // fires come in runs for one host: skip the hash
+        } else if let existing = lanes[job.host] {
             lane = existing
         } else {
             lane = HostLane(host: job.host)
             lanes[job.host] = lane
         }
+        lastLane = lane
         if lane.waiting.isEmpty && lane.inUse < configuration.perHost {
             lane.inUse += 1
             requestGlobalSlot(QueuedJob(job: job, lane: lane))
@@ -274,9 +279,11 @@ final class MultiDriver: @unchecked Sendable {
         finished.removeAll(keepingCapacity: true)
     }
 
+    /// Coarse (a few ms) is plenty to charge waiting against a timeout of seconds, and
+    /// reading it costs a fraction of CLOCK_MONOTONIC.
     private static func nowMilliseconds() -> Int64 {
         var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &now)
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 + 1  // never 0
     }
 }
