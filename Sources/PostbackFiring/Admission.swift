@@ -109,8 +109,11 @@ final class Admission: @unchecked Sendable {
                     globalInUse -= 1
                 }
             }
-            if wokeThread { lock.broadcast() }
         }
+        // After unlocking: a thread woken inside the lock would wake only to block on the
+        // mutex the driver still holds (a futex wait and wake more per hand-off). Nothing is
+        // lost: a waiter either still sees `granted` false and sleeps, or sees it true.
+        if wokeThread { lock.broadcast() }
         for c in resume { c.resume() }
     }
 
