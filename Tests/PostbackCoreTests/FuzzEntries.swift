@@ -67,7 +67,8 @@ enum FuzzEntries {
 
     /// A record whose values try every way to change a URL's shape, for template expansion.
     static let hostileRecord: Record = {
-        var r = Record(kind: .conversion, transactionID: "t/../@evil.example:1#?&=", partnerID: 7, offerID: 3, eventID: 9)
+        var r = Record(
+            kind: .conversion, transactionID: "t/../@evil.example:1#?&=", partnerID: 7, offerID: 3, eventID: 9)
         let nasty = ["a&b=c", "#frag", "/path?q", "user@host:99", "%2F%00", " €\u{0}\r\n", "{sub1}", "[::1]", "\\", ""]
         for (i, field) in RecordField.allCases.enumerated()
         where ![.transactionID, .partnerID, .offerID, .eventID, .timestamp].contains(field) {
@@ -99,7 +100,8 @@ enum FuzzEntries {
         if expandedKey != template.hostKey {
             violations.append("expansion changed the destination: template host \(template.hostKey), expanded \(expandedKey)")
         }
-        if shape.scheme.map({ String(decoding: $0, as: UTF8.self).lowercased() }) != URLShape(Array(source.utf8)).scheme.map({ String(decoding: $0, as: UTF8.self).lowercased() }) {
+        func scheme(_ shape: URLShape) -> String? { shape.scheme.map { String(decoding: $0, as: UTF8.self).lowercased() } }
+        if scheme(shape) != scheme(URLShape(Array(source.utf8))) {
             violations.append("expansion changed the scheme")
         }
         if url.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) {

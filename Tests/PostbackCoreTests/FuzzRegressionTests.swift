@@ -1,8 +1,8 @@
 @testable import PostbackCore
 import Testing
 
-/// Bugs caught by the fuzz targets' invariants (`Tests/Fuzz/`), each pinned by the smallest input that shows
-/// it; the crashing input itself is kept in `Tests/Fuzz/corpus/<target>/crash-*`.
+/// Bugs caught by the fuzz targets' invariants (`Tests/Fuzz/`), each pinned by the smallest
+/// input that shows it; the crashing input itself is kept in `Tests/Fuzz/corpus/<target>/crash-*`.
 @Suite struct FuzzRegressionTests {
     /// `http://[::1]{sub1}/`: URLShape took everything after `]` as the port without a `:`, so
     /// a macro right after the bracket sat in neither host nor port and compiled; the record

@@ -39,7 +39,8 @@ struct HostileInputTests {
         let deep = 100_000
         try fixture.drop("deep.jsonl", [
             record("d1", ",\"x\":" + String(repeating: "[", count: deep) + String(repeating: "]", count: deep)),  // rejected
-            record("d2").replacingOccurrences(of: "\"c\"", with: String(repeating: "{\"a\":", count: 200) + "1" + String(repeating: "}", count: 200)),  // rejected
+            record("d2").replacingOccurrences(  // rejected: sub1 is 200 objects deep
+                of: "\"c\"", with: String(repeating: "{\"a\":", count: 200) + "1" + String(repeating: "}", count: 200)),
             String(repeating: "{\"a\":", count: 200_000),  // rejected: 1 MB of unclosed objects
             record("d4"),  // fired
         ].joined(separator: "\n") + "\n")
@@ -171,7 +172,8 @@ struct HostileInputTests {
         json.append(contentsOf: "{\"postbacks\": [\n".utf8)
         for id in 1...count {
             if id > 1 { json.append(contentsOf: ",\n".utf8) }
-            json.append(contentsOf: "{\"id\":\(id),\"type\":\"conversion\",\"level\":\"specific\",\"partner_id\":\(id),\"offer_id\":3,\"url\":\"\(url)\"}".utf8)
+            json.append(contentsOf: "{\"id\":\(id),\"type\":\"conversion\",\"level\":\"specific\",".utf8)
+            json.append(contentsOf: "\"partner_id\":\(id),\"offer_id\":3,\"url\":\"\(url)\"}".utf8)
         }
         json.append(contentsOf: "\n]}\n".utf8)
         let fixture = try SpoolFixture(catalog: "{}")
@@ -186,7 +188,8 @@ struct HostileInputTests {
         let scale = Double(count) / 1_000_000
         #expect(run.cpuSeconds < 60 * scale, "\(count) postbacks took \(run.cpuSeconds) s of CPU")
         #expect(run.peakRSSBytes < Int(4 * scale * Double(1 << 30)), "VmHWM \(run.peakRSSBytes)")
-        print("hostile: catalog of \(count) postbacks (\(json.count >> 20) MB): \(String(format: "%.2f", run.cpuSeconds)) s CPU, \(String(format: "%.2f", run.seconds)) s wall, VmHWM \(run.peakRSSBytes >> 20) MB")
+        let cpu = String(format: "%.2f", run.cpuSeconds), wall = String(format: "%.2f", run.seconds)
+        print("hostile: catalog of \(count) postbacks (\(json.count >> 20) MB): \(cpu) s CPU, \(wall) s wall, VmHWM \(run.peakRSSBytes >> 20) MB")
     }
 
     // MARK: helpers
