@@ -88,7 +88,10 @@ public enum RecordParser {
                     switch value {
                     case .string(let text):
                         kind = RecordKind(rawValue: text)
-                        if kind == nil { kindError = "kind: \"\(text)\" is not one of conversion, event, click" }
+                        // Shown cut to 40 characters like every other echoed value: the reason
+                        // is logged per line, and a hostile 10 MB kind must not become a 10 MB entry.
+                        let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
+                        if kind == nil { kindError = "kind: \"\(shown)\" is not one of conversion, event, click" }
                     case .null: break
                     default: kindError = "kind: expected a string, got \(value.described)"
                     }

@@ -23,4 +23,17 @@ import Testing
         #expect(try URLTemplate.compile("http://[::1]/pb?c={sub1}").hostKey == "[::1]")
         #expect(try URLTemplate.compile("http://[::1]?c={sub1}").hostKey == "[::1]")
     }
+
+    /// Found while reviewing what the daemon does with hostile spool lines, not by the fuzzer:
+    /// an unknown `kind` was echoed whole into the rejection reason, which the daemon logs for
+    /// every line, so one long line made one log entry of the same size.
+    @Test func anUnknownKindIsEchoedCutShort() {
+        let kind = String(repeating: "k", count: 1 << 20)
+        let line = "{\"kind\":\"\(kind)\",\"transaction_id\":\"t\",\"partner_id\":7,\"offer_id\":3}"
+        guard case .failure(let failure) = RecordParser.parse(line: line) else {
+            Issue.record("an unknown kind was accepted")
+            return
+        }
+        #expect(failure.message == "kind: \"\(String(repeating: "k", count: 40))…\" is not one of conversion, event, click")
+    }
 }

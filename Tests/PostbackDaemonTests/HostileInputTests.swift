@@ -106,26 +106,30 @@ struct HostileInputTests {
     }
 
     /// A 10 MB line under a raised limit is read and parsed like any other: one such record
-    /// fires (its bulk in an unknown field), an unterminated one is rejected alone.
+    /// fires (its bulk in an unknown field), an unterminated one and one whose `kind` is the
+    /// bulk are rejected alone, with short reasons.
     @Test func longLinesUnderARaisedLimitAreParsedOrRejected() async throws {
         let sink = try await TestServer()
         defer { Task { await sink.stop() } }
         let lineBytes = Self.full ? 60 << 20 : 10 << 20
         let fixture = try SpoolFixture(catalog: catalogJSON([
             (1, 7, 3, "specific", "\(sink.base)/status/204?click={sub1}&t={transaction_id}"),
-        ]), settings: ["max_file_size": Self.full ? "160M" : "32M"])
+        ]), settings: ["max_file_size": Self.full ? "256M" : "48M"])
         let blob = String(repeating: "x", count: lineBytes)
         try fixture.drop("long.jsonl", [
             conversion("long-ok", partner: 7, offer: 3).dropLast() + ",\"blob\":\"\(blob)\"}",
             "{\"kind\":\"conversion\",\"transaction_id\":\"long-bad\",\"sub1\":\"\(blob)",
+            "{\"kind\":\"\(blob)\",\"transaction_id\":\"long-kind\",\"partner_id\":7,\"offer_id\":3}",
         ].joined(separator: "\n") + "\n")
         let run = try fixture.runOnceMeasured(timeoutSeconds: 60)
         #expect(run.status == 0, "stderr: \(run.stderr)")
-        #expect(run.summary["records"] == 2 && run.summary["succeeded"] == 1 && run.summary["rejected"] == 1, "\(run.summary)")
+        #expect(run.summary["records"] == 3 && run.summary["succeeded"] == 1 && run.summary["rejected"] == 2, "\(run.summary)")
         #expect(sink.stats.uris == ["/status/204?click=c&t=long-ok"])
         #expect(fixture.files(in: "bad") == ["long.jsonl.rejected"])
         let rejected = Self.rejections(fixture.read("bad", "long.jsonl.rejected"))
-        #expect(rejected.map(\.line) == [2] && rejected.first?.reason.contains("unterminated string") == true, "\(rejected)")
+        #expect(rejected.map(\.line) == [2, 3] && rejected.first?.reason.contains("unterminated string") == true, "\(rejected)")
+        // A reason is logged per line: it names the problem, it does not echo the line.
+        #expect(rejected.allSatisfy { $0.reason.utf8.count < 200 }, "\(rejected.map { $0.reason.prefix(200) })")
         // Generous: the file, its lines and the rejected copy are each a few times the line.
         #expect(run.peakRSSBytes < 40 * lineBytes, "VmHWM \(run.peakRSSBytes)")
         print("hostile: \(lineBytes >> 20) MB lines: \(run.seconds) s, VmHWM \(run.peakRSSBytes >> 20) MB")
