@@ -110,4 +110,32 @@ enum FuzzEntries {
         if template.expand(hostileRecord, context: context) != url { violations.append("expansion is not deterministic") }
         return violations
     }
+
+    /// Address rules: any text as a URL host, an inet_aton spelling and an allow-list CIDR.
+    /// What parses must print back to itself: a refusal message names the address the rule
+    /// judged, so the printed form has to be that same address.
+    static func address(_ data: UnsafeBufferPointer<UInt8>) -> [String] {
+        let text = String(decoding: data, as: UTF8.self)[...]
+        var violations: [String] = []
+        if let address = IPAddress(urlHost: text) {
+            let printed: Substring
+            switch address {
+            case .v4: printed = address.description[...]
+            case .v6: printed = "[\(address.description)]"
+            }
+            if IPAddress(urlHost: printed) != address { violations.append("host \(address) does not read back") }
+            _ = AddressRules().check(address)
+        }
+        if let v4 = IPv4Address(inetAton: text), IPv4Address(dottedQuad: v4.description[...]) != v4 {
+            violations.append("inet_aton \(v4) does not read back as a dotted quad")
+        }
+        if let cidr = CIDR(text) {
+            if CIDR(cidr.description) != cidr { violations.append("CIDR \(cidr) does not read back") }
+            if !cidr.contains(cidr.network) { violations.append("CIDR \(cidr) does not contain its network") }
+            if AddressRules(allowList: [cidr]).check(cidr.network) != .permitted {
+                violations.append("an allow-listed \(cidr.network) is not allowed")
+            }
+        }
+        return violations
+    }
 }
