@@ -22,6 +22,8 @@ struct HostileInputTests {
         let fixture = try SpoolFixture(catalog: catalogJSON([
             (1, 7, 3, "specific", "\(sink.base)/status/204?click={sub1}&t={transaction_id}&p={payout_amount}"),
         ]))
+        // Up to 1 GB of hostile files and catalogs: removed with the test, not left in /tmp.
+        defer { fixture.remove() }
         func record(_ tid: String, _ extra: String = "") -> String {
             "{\"kind\":\"conversion\",\"transaction_id\":\"\(tid)\",\"partner_id\":7,\"offer_id\":3,\"sub1\":\"c\"\(extra)}"
         }
@@ -115,6 +117,7 @@ struct HostileInputTests {
         let fixture = try SpoolFixture(catalog: catalogJSON([
             (1, 7, 3, "specific", "\(sink.base)/status/204?click={sub1}&t={transaction_id}"),
         ]), settings: ["max_file_size": Self.full ? "256M" : "48M"])
+        defer { fixture.remove() }
         let blob = String(repeating: "x", count: lineBytes)
         try fixture.drop("long.jsonl", [
             conversion("long-ok", partner: 7, offer: 3).dropLast() + ",\"blob\":\"\(blob)\"}",
@@ -153,6 +156,7 @@ struct HostileInputTests {
     ])
     func refusedCatalogsExitOneWithTheReason(name: String, json: String, message: String) throws {
         let fixture = try SpoolFixture(catalog: json)
+        defer { fixture.remove() }
         try fixture.drop("f.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
         let run = try fixture.runOnceMeasured(timeoutSeconds: 60)
         #expect(run.status == 1, "\(name): status \(run.status), stderr: \(run.stderr)")
@@ -181,6 +185,7 @@ struct HostileInputTests {
         }
         json.append(contentsOf: "\n]}\n".utf8)
         let fixture = try SpoolFixture(catalog: "{}")
+        defer { fixture.remove() }
         try Data(json).write(to: URL(fileURLWithPath: fixture.catalogPath))
         let target = count * 3 / 4
         try fixture.drop("f.jsonl", conversion("m1", partner: target, offer: 3) + "\n" + conversion("m2", partner: count + 1, offer: 3) + "\n")
@@ -259,6 +264,11 @@ extension SpoolFixture {
                            summary: object.compactMapValues { ($0 as? NSNumber)?.doubleValue },
                            seconds: seconds, peakRSSBytes: peak,
                            cpuSeconds: Double(ticks) / Double(sysconf(Int32(_SC_CLK_TCK))))
+    }
+
+    /// Deletes the fixture's folder (spool, catalog, config).
+    func remove() {
+        try? FileManager.default.removeItem(at: root)
     }
 
     private func intoIncoming(_ name: String, _ create: (String) throws -> Void) throws {
