@@ -66,8 +66,19 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 
     public func decide(attemptsMade: Int, age: Duration, retryAfter: Duration? = nil) -> Decision {
-        var random = SystemRandomNumberGenerator()
+        var random = SizedSystemRandom()
         return decide(attemptsMade: attemptsMade, age: age, retryAfter: retryAfter, using: &random)
+    }
+
+    /// `SystemRandomNumberGenerator` with one byte of storage. Passing the empty system generator
+    /// `inout` to the generic `decide` crashes ThreadSanitizer's runtime (a SEGV in the daemon on
+    /// its first retry decision): Swift instruments the inout access of a zero-sized value with
+    /// an address that has no storage behind it (swiftlang/swift#66099, open). Same numbers, and
+    /// `scripts/sanitizers.sh thread` can run the daemon.
+    private struct SizedSystemRandom: RandomNumberGenerator {
+        private var system = SystemRandomNumberGenerator()
+        private var storage: UInt8 = 0
+        mutating func next() -> UInt64 { system.next() }
     }
 
     /// The largest delay jitter may pick after `attemptsMade` attempts: min(cap, base·2ⁿ⁻¹).
