@@ -138,6 +138,21 @@ enum CatalogEditing {
     /// Checks the edited catalog with `Catalog.load` (the daemon's rules) and, only if it is
     /// valid, replaces the file (previous one kept as `.bak`). On a problem, prints
     /// `postback <id>: <field>: <what is wrong>` per problem and exits 1 with the file untouched.
+    /// The catalog at `path` and its postback `id`; an unknown id is a one-line error, exit 1.
+    static func load(_ id: Int64, from path: String) throws(ExitCode) -> (Catalog, Postback) {
+        let catalog = try InputFiles.loadCatalog(path)
+        guard let postback = catalog[id: id] else {
+            Output.error("postback \(id): not in \(path)")
+            throw ExitCode.failure
+        }
+        return (catalog, postback)
+    }
+
+    /// Writes `catalog` back with postback `entry`'s id replaced by `entry`.
+    static func write(_ catalog: Catalog, replacing id: Int64, with entry: CatalogEntry, to path: String) throws(ExitCode) {
+        try write(catalog.postbacks.map { $0.id == id ? entry : CatalogEntry($0) }, to: path)
+    }
+
     static func write(_ entries: [CatalogEntry], to path: String) throws(ExitCode) {
         let catalog: Catalog
         switch Catalog.load(Array(text(entries).utf8)) {

@@ -29,11 +29,7 @@ struct EditCommand: ParsableCommand {
 
     func run() throws {
         let (path, stateDirectory) = try target.resolve()
-        let catalog = try InputFiles.loadCatalog(path)
-        guard let current = catalog[id: id] else {
-            Output.error("postback \(id): not in \(path)")
-            throw ExitCode.failure
-        }
+        let (catalog, current) = try CatalogEditing.load(id, from: path)
         var entry = CatalogEntry(current)
         let changed = fields.apply(to: &entry)
         guard !changed.isEmpty else {
@@ -41,7 +37,7 @@ struct EditCommand: ParsableCommand {
             Output.flush()
             return
         }
-        try CatalogEditing.write(catalog.postbacks.map { $0.id == id ? entry : CatalogEntry($0) }, to: path)
+        try CatalogEditing.write(catalog, replacing: id, with: entry, to: path)
         Output.line("postback \(id): changed \(changed.joined(separator: ", ")) in \(path)")
         try CatalogEditing.reload(target, stateDirectory: stateDirectory)
         Output.flush()

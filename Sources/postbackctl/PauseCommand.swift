@@ -21,11 +21,7 @@ struct PauseCommand: ParsableCommand {
 
     func run() throws {
         let (path, stateDirectory) = try target.resolve()
-        let catalog = try InputFiles.loadCatalog(path)
-        guard let current = catalog[id: id] else {
-            Output.error("postback \(id): not in \(path)")
-            throw ExitCode.failure
-        }
+        let (catalog, current) = try CatalogEditing.load(id, from: path)
         guard current.status == .active else {
             Output.line("postback \(id): already inactive")
             Output.flush()
@@ -33,7 +29,7 @@ struct PauseCommand: ParsableCommand {
         }
         var entry = CatalogEntry(current)
         entry.members["status"] = JSONText.quote(PostbackStatus.inactive.rawValue)
-        try CatalogEditing.write(catalog.postbacks.map { $0.id == id ? entry : CatalogEntry($0) }, to: path)
+        try CatalogEditing.write(catalog, replacing: id, with: entry, to: path)
         Output.line("postback \(id): paused (status inactive) in \(path)")
         try CatalogEditing.reload(target, stateDirectory: stateDirectory)
         Output.flush()

@@ -25,11 +25,7 @@ struct ResumeCommand: ParsableCommand {
 
     func run() throws {
         let (path, stateDirectory) = try target.resolve()
-        let catalog = try InputFiles.loadCatalog(path)
-        guard let current = catalog[id: id] else {
-            Output.error("postback \(id): not in \(path)")
-            throw ExitCode.failure
-        }
+        let (catalog, current) = try CatalogEditing.load(id, from: path)
         var paused = try PausedState.read(stateDirectory: stateDirectory)
         let autoPause = paused.entry(id)
         guard current.status == .inactive || autoPause != nil else {
@@ -40,7 +36,7 @@ struct ResumeCommand: ParsableCommand {
         if current.status == .inactive {
             var entry = CatalogEntry(current)
             entry.members["status"] = JSONText.quote(PostbackStatus.active.rawValue)
-            try CatalogEditing.write(catalog.postbacks.map { $0.id == id ? entry : CatalogEntry($0) }, to: path)
+            try CatalogEditing.write(catalog, replacing: id, with: entry, to: path)
             Output.line("postback \(id): resumed (status active) in \(path)")
         }
         if let autoPause {
