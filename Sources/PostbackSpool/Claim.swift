@@ -94,17 +94,8 @@ extension Spool {
                 if let outcome = try quarantineUnopened(name, from: active, reason: reason) { result.append(outcome) }
                 continue
             }
-            let fd: Int32
+            guard let fd = try lockOrphan(name) else { continue }
             do {
-                fd = try System.openAt(active, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-            } catch where error.errno == ENOENT || error.errno == ELOOP {
-                continue
-            }
-            do {
-                guard try System.tryLock(fd, path: active.join(name)), try Spool.sameFile(fd, active, name) else {
-                    System.close(fd)
-                    continue
-                }
                 if let outcome = try load(fd: fd, name: name, recovered: true) { result.append(outcome) }
             } catch {
                 System.close(fd)
@@ -199,5 +190,26 @@ extension Spool {
         case S_IFDIR: return "directory"
         default: return "unknown type"
         }
+    }
+
+    /// Opens `active/NAME` and takes its lock if no live daemon holds it (its daemon died):
+    /// the locked descriptor, or nil when the file is gone or still someone's work.
+    func lockOrphan(_ name: String) throws(SpoolError) -> Int32? {
+        let fd: Int32
+        do {
+            fd = try System.openAt(active, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+        } catch where error.errno == ENOENT || error.errno == ELOOP {
+            return nil
+        }
+        do {
+            guard try System.tryLock(fd, path: active.join(name)), try Spool.sameFile(fd, active, name) else {
+                System.close(fd)
+                return nil
+            }
+        } catch {
+            System.close(fd)
+            throw error
+        }
+        return fd
     }
 }

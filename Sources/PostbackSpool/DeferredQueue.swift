@@ -52,17 +52,8 @@ extension Spool {
     public func recoverTakenFires() throws(SpoolError) -> [TakenFire] {
         var result: [TakenFire] = []
         for name in try System.list(active).sorted() where name.hasSuffix(DeferredFire.fileSuffix) {
-            let fd: Int32
+            guard let fd = try lockOrphan(name) else { continue }
             do {
-                fd = try System.openAt(active, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-            } catch where error.errno == ENOENT || error.errno == ELOOP {
-                continue
-            }
-            do {
-                guard try System.tryLock(fd, path: active.join(name)), try Spool.sameFile(fd, active, name) else {
-                    System.close(fd)
-                    continue
-                }
                 result.append(try loadTaken(fd: fd, name: name))
             } catch {
                 System.close(fd)
