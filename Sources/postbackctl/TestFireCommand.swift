@@ -28,6 +28,9 @@ struct TestFireCommand: AsyncParsableCommand {
     @Option(help: "Let fires reach this CIDR although it is private or loopback (repeatable).")
     var allowAddress: [String] = []
 
+    @Option(help: "The daemon's partner_postbacks setting: with off, a partner-authored postback is reported as skipped.")
+    var partnerPostbacks: PartnerPostbacks = .on
+
     @Option(help: "Connect timeout, e.g. 3s.")
     var connectTimeout: String = "3s"
 
@@ -56,6 +59,9 @@ struct TestFireCommand: AsyncParsableCommand {
 
         Output.line("postback \(target.id): \(target.status.rawValue) \(target.level.rawValue) \(target.type.rawValue), partner \(target.partnerID.map(String.init) ?? "-"), offer \(target.offerID.map(String.init) ?? "-")")
         if target.status == .inactive { Output.line("note: this postback is inactive; the daemon would not fire it") }
+        if target.author == .partner && partnerPostbacks == .off {
+            Output.line("note: partner-authored, and partner postbacks are off: the daemon skips it (fired here for testing)")
+        }
         let wouldFire = PostbackIndex(catalog: loaded).resolve(sample).fires.contains { $0.id == target.id }
         if !wouldFire { Output.line("note: the daemon would not fire this postback for this record (precedence, type or event filter)") }
 

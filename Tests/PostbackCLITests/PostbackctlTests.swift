@@ -139,3 +139,32 @@ struct RenderCommandTests {
         #expect(bad.stderr == "record: kind: missing (conversion, event or click)\n")
     }
 }
+
+@Suite("partner_postbacks = off in plan and test-fire")
+struct PartnerPostbacksTests {
+    let exampleCatalog = ProcessRunner.repositoryRoot.appendingPathComponent("config/catalog.json").path
+    let exampleRecords = ProcessRunner.repositoryRoot.appendingPathComponent("config/records.jsonl").path
+
+    @Test func planSaysWhatIsSkipped() throws {
+        let r = try ProcessRunner.run("postbackctl", ["plan", "--catalog", exampleCatalog, "--partner-postbacks", "off", exampleRecords])
+        #expect(r.status == 0)
+        // Postback 2 (the event postback) is partner-authored in the example catalog.
+        #expect(!r.stdout.contains("\t2\t"))
+        #expect(r.stdout.split(separator: "\n").count == 4)
+        #expect(r.stderr == "line 2: postback 2 skipped: partner-authored postbacks are off\n")
+    }
+
+    @Test func testFireSaysTheDaemonWouldSkipIt() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let catalog = try ProcessRunner.temporaryFile("""
+            {"postbacks": [{"id": 9, "type": "conversion", "level": "specific", "partner_id": 7, "offer_id": 3,
+              "delivery": "postback", "author": "partner", "url": "\(sink.base)/status/204?c={sub1}"}]}
+            """)
+        let r = try ProcessRunner.run("postbackctl", ["test-fire", "--catalog", catalog, "--postback", "9", "--record",
+            #"{"kind":"conversion","transaction_id":"t","partner_id":7,"offer_id":3}"#,
+            "--allow-address", "127.0.0.1/32", "--partner-postbacks", "off"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("note: partner-authored, and partner postbacks are off: the daemon skips it"))
+    }
+}
