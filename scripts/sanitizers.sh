@@ -83,8 +83,12 @@ for mode in "${modes[@]}"; do
     log=$scratch/sanitizers.log
     tmp=$(mktemp -d "/tmp/postbackd-${mode}san.XXXXXX")
     mkdir -p "$scratch"
-    defaults=$root/$scratch/sanitizer-defaults.o
-    defaults_object "$mode" "$defaults"
+    # Named by content: the build does not track files passed with -Xlinker, but a changed flag
+    # relinks, so an edited .supp file reaches the binaries.
+    defaults_object "$mode" "$root/$scratch/sanitizer-defaults.o"
+    sum=$(sha256sum "$root/$scratch/sanitizer-defaults.c" | cut -c1-12)
+    defaults=$root/$scratch/sanitizer-defaults-$sum.o
+    mv "$root/$scratch/sanitizer-defaults.o" "$defaults"
     flags=(--sanitize="$mode" --scratch-path "$scratch" -Xlinker "$defaults")
     echo "== $mode sanitizer: building in $scratch" >&2
     swift build --build-tests "${flags[@]}"
