@@ -242,7 +242,10 @@ struct MetricsTests {
         }
         var ports = Set<Int>()
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            let text = (try? String(contentsOfFile: table, encoding: .utf8)) ?? ""
+            // Read to the end: /proc files report size 0, and String(contentsOfFile:) stops
+            // after its first 4 KiB read, which drops rows once the machine has many sockets.
+            let bytes = FileHandle(forReadingAtPath: table).flatMap { try? $0.readToEnd() } ?? Data()
+            let text = String(decoding: bytes, as: UTF8.self)
             for row in text.split(separator: "\n").dropFirst() {
                 // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
                 let fields = row.split(separator: " ")
