@@ -1,5 +1,6 @@
 import Foundation
 import PostbackCore
+import PostbackSpool
 import Synchronization
 
 /// The daemon's own state, beside the spool: its pid file (so `postbackctl` can reload it)
@@ -8,14 +9,7 @@ import Synchronization
 public struct StateDirectory: Sendable {
     public let path: String
     public var pidFile: String { path + "/postbackd.pid" }
-    public var pausedFile: String { path + "/paused.json" }
-
-    /// One auto-paused postback, as `postbackctl list` and `resume` read it.
-    public struct Paused: Sendable, Equatable {
-        public var id: Int64
-        public var sinceMillis: Int64
-        public var reason: String
-    }
+    public var pausedFile: String { PausedPostbacksFile.path(stateDirectory: path) }
 
     public init(path: String) throws(DaemonStartError) {
         self.path = path
@@ -38,26 +32,14 @@ public struct StateDirectory: Sendable {
         unlink(pidFile)
     }
 
-    /// The paused postbacks; an unreadable file counts as none, and says so.
-    public func loadPaused() throws -> [Paused] {
-        guard let data = FileManager.default.contents(atPath: pausedFile) else { return [] }
-        guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any],
-            let list = object["paused"] as? [[String: Any]]
-        else { throw DaemonStartError(message: "\(pausedFile): expected {\"paused\": [...]}") }
-        return list.compactMap { entry in
-            guard let id = (entry["id"] as? NSNumber)?.int64Value else { return nil }
-            return Paused(id: id, sinceMillis: (entry["since_ms"] as? NSNumber)?.int64Value ?? 0,
-                          reason: entry["reason"] as? String ?? "")
-        }
+    /// The paused postbacks (none when the file does not exist yet).
+    public func loadPaused() throws(SpoolError) -> [PausedPostbacksFile.Entry] {
+        try PausedPostbacksFile.read(stateDirectory: path)
     }
 
-    /// Written whole to a temporary file and renamed, so a crash leaves the old or the new list.
-    public func savePaused(_ paused: [Paused]) throws {
-        let entries = paused.sorted { $0.id < $1.id }.map {
-            "{\"id\":\($0.id),\"since_ms\":\($0.sinceMillis),\"reason\":\(JSONText.quote($0.reason))}"
-        }
-        let text = "{\"paused\":[" + entries.joined(separator: ",\n") + "]}\n"
-        try Data(text.utf8).write(to: URL(fileURLWithPath: pausedFile), options: .atomic)
+    /// Replaced whole, so a crash leaves the old or the new list.
+    public func savePaused(_ paused: [PausedPostbacksFile.Entry]) throws(SpoolError) {
+        try PausedPostbacksFile.write(paused, stateDirectory: path)
     }
 }
 
@@ -65,7 +47,7 @@ public struct StateDirectory: Sendable {
 /// what `postbackctl resume` changed).
 final class PausedPostbacks: Sendable {
     let state: StateDirectory
-    private let list: Mutex<[StateDirectory.Paused]>
+    private let list: Mutex<[PausedPostbacksFile.Entry]>
 
     init(state: StateDirectory) throws {
         self.state = state
@@ -76,9 +58,9 @@ final class PausedPostbacks: Sendable {
 
     /// Records a new pause durably and returns every paused id.
     func add(_ id: Int64, reason: String) throws -> Set<Int64> {
-        let now = list.withLock { list -> [StateDirectory.Paused] in
+        let now = list.withLock { list -> [PausedPostbacksFile.Entry] in
             if !list.contains(where: { $0.id == id }) {
-                list.append(.init(id: id, sinceMillis: Int64(Date().timeIntervalSince1970 * 1000), reason: reason))
+                list.append(.init(id: id, sinceMs: SpoolTime.unixMillis(), reason: reason))
             }
             return list
         }

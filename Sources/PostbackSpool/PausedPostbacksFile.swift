@@ -1,0 +1,69 @@
+import Foundation
+import Glibc
+import PostbackCore
+
+/// The daemon's auto-pauses: `<state_directory>/paused.json`,
+/// `{"paused":[{"id":17,"since_ms":1764256000000,"reason":"…"}]}`.
+///
+/// The daemon adds a postback here when it reaches the auto-pause threshold, never touching
+/// the catalog file, and `postbackctl resume` removes it. One reader and one writer serve both,
+/// so the two sides cannot drift apart on the format or on how the file is replaced.
+public enum PausedPostbacksFile {
+    public struct Entry: Sendable, Equatable, Codable {
+        public var id: Int64
+        /// Unix milliseconds of the pause.
+        public var sinceMs: Int64?
+        public var reason: String?
+
+        public init(id: Int64, sinceMs: Int64?, reason: String?) {
+            self.id = id
+            self.sinceMs = sinceMs
+            self.reason = reason
+        }
+
+        enum CodingKeys: String, CodingKey { case id, sinceMs = "since_ms", reason }
+    }
+
+    private struct File: Codable { var paused: [Entry] }
+
+    public static func path(stateDirectory: String) -> String { stateDirectory + "/paused.json" }
+
+    /// The auto-pauses; none when the file does not exist (no daemon ever paused anything).
+    public static func read(stateDirectory: String) throws(SpoolError) -> [Entry] {
+        let path = path(stateDirectory: stateDirectory)
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SpoolError(code: .system, operation: "read", path: path, errno: EACCES)
+        }
+        do {
+            return try JSONDecoder().decode(File.self, from: data).paused
+        } catch {
+            throw SpoolError(code: .corrupt, operation: "read", path: path,
+                             detail: "not {\"paused\":[{\"id\":N,...}]}: \(error)")
+        }
+    }
+
+    /// Replaces the file whole (temporary file, fdatasync, rename, directory fsync), entries in
+    /// id order and keys in a fixed order, so a crash leaves the old list or the new one.
+    public static func write(_ entries: [Entry], stateDirectory: String) throws(SpoolError) {
+        let items = entries.sorted { $0.id < $1.id }.map { e in
+            "{\"id\":\(e.id)" + (e.sinceMs.map { ",\"since_ms\":\($0)" } ?? "")
+                + (e.reason.map { ",\"reason\":\(JSONText.quote($0))" } ?? "") + "}"
+        }
+        let text = "{\"paused\":[" + items.joined(separator: ",") + "]}\n"
+        let dir = System.Dir(fd: try System.openDirectory(stateDirectory), path: stateDirectory)
+        defer { System.close(dir.fd) }
+        let tmpName = ".paused.json." + UniqueName.make()
+        let fd = try System.openAt(dir, tmpName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
+        do {
+            defer { System.close(fd) }
+            try System.writeAll(fd, Array(text.utf8), path: dir.join(tmpName))
+            try System.fdatasync(fd, path: dir.join(tmpName))
+            _ = try System.rename(dir, tmpName, dir, "paused.json")
+        } catch {
+            _ = try? System.unlink(dir, tmpName)
+            throw error
+        }
+        try System.fsync(dir)
+    }
+}
