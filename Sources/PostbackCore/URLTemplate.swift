@@ -161,8 +161,10 @@ public struct URLTemplate: Sendable, Equatable {
     }
 }
 
-/// Appends an integer's decimal digits without creating a String.
-func appendDecimal<T: BinaryInteger>(_ value: T, to out: inout [UInt8]) {
+/// Appends an integer's decimal digits without creating a String: URL expansion and the
+/// spool's ledger lines both run once per fire. Inlinable so each caller gets it specialised.
+@inlinable
+public func appendDecimal<T: BinaryInteger>(_ value: T, to out: inout [UInt8]) {
     if value < 0 { out.append(UInt8(ascii: "-")) }
     var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
                  UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =

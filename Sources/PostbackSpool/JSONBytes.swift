@@ -1,3 +1,5 @@
+import PostbackCore
+
 /// Appends JSON text to a byte buffer without Foundation and without intermediate strings:
 /// the ledger writes one of these lines per fire, ~50k a second.
 struct JSONBytes {
@@ -14,20 +16,7 @@ struct JSONBytes {
     }
 
     mutating func int(_ value: Int64) {
-        if value < 0 { bytes.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { d in
-            repeat {
-                d[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(d[i]) }
-        }
+        appendDecimal(value, to: &bytes)
     }
 
     mutating func int(_ value: Int) { int(Int64(value)) }
