@@ -24,6 +24,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 stand_in=$(command -v true)
 grep -q "^ExecStart=$daemon " "$unit" || { echo "check-unit: ExecStart is not $daemon" >&2; exit 1; }
+# One entry per fire outcome: journald's rate limit would drop them.
+grep -q "^LogRateLimitIntervalSec=0$" "$unit" || { echo "check-unit: LogRateLimitIntervalSec=0 missing" >&2; exit 1; }
 sed "s#^ExecStart=$daemon #ExecStart=$stand_in #" "$unit" >"$work/postbackd.service"
 # ExecReload's /bin/kill comes from procps, which minimal images lack; the target host needs it
 # (systemd/README.md), this check does not.
