@@ -165,7 +165,7 @@ final class Dispatcher: Sendable {
         let arrival = Int64(Date().timeIntervalSince1970)
         var url: [UInt8] = []
         url.reserveCapacity(512)
-        var random = SystemRandomNumberGenerator()
+        var random = CacheBuster()
         file.contents.withUnsafeBufferPointer { contents in
             let base = contents.baseAddress
             RecordParser.parseLines(contents) { line, raw, result in
@@ -293,7 +293,7 @@ final class Dispatcher: Sendable {
         guard let probe = admit(host, holdBack: { due, why in
             self.recorder.heldBack(taken: taken, subject: known, dueMillis: due, reason: why)
         }) else { return }
-        var random = SystemRandomNumberGenerator()
+        var random = CacheBuster()
         let url = postback.template.expand(
             record, context: .init(postbackID: postback.id, arrivalTime: deferred.firstAttempt / 1000, random: random.next()))
         recorder.stats.submitted.add(1, ordering: .relaxed)
@@ -302,5 +302,25 @@ final class Dispatcher: Sendable {
         engine.submit(FireRequest(url: url)) { result in
             recorder.completed(result, taken: taken, subject: known, sentAt: sentAt, host: host, probe: probe)
         }
+    }
+}
+
+/// `{random}` values: SplitMix64 seeded once from the system generator. A cache-buster has to
+/// differ between fires, not resist prediction, and asking the kernel (getrandom) for every
+/// fire was a system call per fire.
+struct CacheBuster: RandomNumberGenerator {
+    private var state: UInt64
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = system.next()
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

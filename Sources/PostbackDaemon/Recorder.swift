@@ -13,13 +13,15 @@ import Synchronization
 /// Keeping this work off curl's driver thread means a slow fsync or a busy journald delays
 /// bookkeeping, not the requests in flight.
 final class Recorder: @unchecked Sendable {
-    // @unchecked: `open` and `flushScheduled` are touched only on `queue`.
+    // @unchecked: `open`, `stuck`, `spare`, `autoPause` and `flushScheduled` are touched only on `queue`.
     let queue = DispatchQueue(label: "postbackd.recorder")
     private let log: FireLog
     private let logger: Logger
     private let policy: RetryPolicy
     /// Every fire handed to the engine and not yet recorded; `--once` and a drain wait on it.
-    let inFlight = DispatchGroup()
+    /// Bounded: a few pool-fulls, so a recorder that falls behind slows firing instead of
+    /// growing memory.
+    let inFlight = FiresOutstanding(limit: 2048)
     private var open: [ObjectIdentifier: FileWork] = [:]
     /// Files that could not even be released (the disk is full): retried when space returns.
     private var stuck: [FileWork] = []
@@ -174,80 +176,119 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
-    /// The result of a fire from a spool file, on its first attempt.
+    /// A fire's result as the driver thread hands it over, waiting for the queue.
+    private enum Completion {
+        case fromFile(FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64)
+        case retried(FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64)
+    }
+
+    /// Results waiting to be recorded. The driver thread appends; the queue takes them all at
+    /// once. One queue hop per batch instead of one per fire: a hop per fire (a closure, a
+    /// GCD work item and often a thread wake-up) cost more than recording the outcome.
+    private let waiting = Mutex<[Completion]>([])
+    /// The queue's spare buffer, swapped with `waiting` so neither side allocates per batch.
+    private var spare: [Completion] = []
+
+    private func hand(_ completion: Completion) {
+        let first = waiting.withLock { waiting in
+            waiting.append(completion)
+            return waiting.count == 1
+        }
+        if first { queue.async { self.recordWaiting() } }
+    }
+
+    /// On `queue`: records every waiting result, then schedules one flush for the batch.
+    private func recordWaiting() {
+        waiting.withLock { swap(&$0, &spare) }
+        for index in spare.indices {
+            switch spare[index] {
+            case .fromFile(let result, let work, let subject, let raw, let sentAt):
+                record(result, work: work, subject: subject, raw: raw, sentAt: sentAt)
+            case .retried(let result, let taken, let subject, let sentAt):
+                record(result, taken: taken, subject: subject, sentAt: sentAt)
+            }
+        }
+        spare.removeAll(keepingCapacity: true)
+        scheduleFlush()
+    }
+
+    /// The result of a fire from a spool file, on its first attempt. Called on the driver thread.
     func completed(_ result: FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64,
                    host: String, probe: Bool) {
         breakers.record(host, result, wasProbe: probe)
-        queue.async {
-            defer {
-                // Finish first: a waiter woken by `leave` then finds the finish already queued.
-                if work.done() { self.finish(work) }
-                self.inFlight.leave()
-            }
-            let attempt = FireAttempt(result, sentAt: sentAt)
-            self.track(result, postbackID: subject.postbackID)
-            self.metrics.attempted(latency: result.latency)
-            do {
-                switch self.decide(result, attemptsMade: 1, age: .zero) {
-                case .succeeded:
-                    try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
-                    self.stats.succeeded.add(1, ordering: .relaxed)
-                    self.metrics.fired(.succeeded)
-                    self.log.record(.succeeded, subject, attempt: 1, result: result, detail: "")
-                case .retry(let dueMillis, let why):
-                    try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
-                                           attempt: attempt, nextDue: dueMillis, error: why)
-                    self.stats.deferred.add(1, ordering: .relaxed)
-                    self.metrics.fired(.deferred)
-                    self.log.record(.deferred, subject, attempt: 1, result: result, detail: why)
-                case .deadLetter(let why):
-                    try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
-                                         attempt: attempt, error: why)
-                    self.stats.failed.add(1, ordering: .relaxed)
-                    self.metrics.fired(.failed)
-                    self.log.record(.failed, subject, attempt: 1, result: result, detail: why)
-                }
-            } catch {
-                self.noteWriteError(work, error)
-            }
-            self.scheduleFlush()
-        }
+        hand(.fromFile(result, work: work, subject: subject, raw: raw, sentAt: sentAt))
     }
 
-    /// The result of a retried fire taken from deferred/.
+    /// The result of a retried fire taken from deferred/. Called on the driver thread.
     func completed(_ result: FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64,
                    host: String, probe: Bool) {
         breakers.record(host, result, wasProbe: probe)
-        queue.async {
-            defer { self.inFlight.leave() }
-            let attemptNumber = taken.fire.attempts + 1
-            let age = Duration.milliseconds(max(0, SpoolTime.unixMillis() - taken.fire.firstAttempt))
-            let attempt = FireAttempt(result, sentAt: sentAt)
-            self.track(result, postbackID: subject.postbackID)
-            self.metrics.attempted(latency: result.latency)
-            do {
-                switch self.decide(result, attemptsMade: attemptNumber, age: age) {
-                case .succeeded:
-                    try taken.succeeded(attempt: attempt)
-                    self.stats.succeeded.add(1, ordering: .relaxed)
-                    self.metrics.fired(.succeeded)
-                    self.log.record(.succeeded, subject, attempt: attemptNumber, result: result, detail: "")
-                case .retry(let dueMillis, let why):
-                    try taken.reschedule(nextDue: dueMillis, attempt: attempt, error: why)
-                    self.stats.deferred.add(1, ordering: .relaxed)
-                    self.metrics.fired(.deferred)
-                    self.log.record(.deferred, subject, attempt: attemptNumber, result: result, detail: why)
-                case .deadLetter(let why):
-                    try taken.deadLetter(attempt: attempt, error: why)
-                    self.stats.failed.add(1, ordering: .relaxed)
-                    self.metrics.fired(.failed)
-                    self.log.record(.failed, subject, attempt: attemptNumber, result: result, detail: why)
-                }
-            } catch {
-                if Self.isOutOfSpace(error) { self.enterDiskFull(error) }
-                self.stats.writeErrors.add(1, ordering: .relaxed)
-                self.logger.error("deferred fire \(taken.name): cannot record its outcome: \(error)")
+        hand(.retried(result, taken: taken, subject: subject, sentAt: sentAt))
+    }
+
+    private func record(_ result: FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64) {
+        defer {
+            // Finish first: a waiter woken by `leave` then finds the finish already queued.
+            if work.done() { finish(work) }
+            inFlight.leave()
+        }
+        let attempt = FireAttempt(result, sentAt: sentAt)
+        track(result, postbackID: subject.postbackID)
+        metrics.attempted(latency: result.latency)
+        do {
+            switch decide(result, attemptsMade: 1, age: .zero) {
+            case .succeeded:
+                try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
+                stats.succeeded.add(1, ordering: .relaxed)
+                metrics.fired(.succeeded)
+                log.record(.succeeded, subject, attempt: 1, result: result, detail: "")
+            case .retry(let dueMillis, let why):
+                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                                       attempt: attempt, nextDue: dueMillis, error: why)
+                stats.deferred.add(1, ordering: .relaxed)
+                metrics.fired(.deferred)
+                log.record(.deferred, subject, attempt: 1, result: result, detail: why)
+            case .deadLetter(let why):
+                try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                                     attempt: attempt, error: why)
+                stats.failed.add(1, ordering: .relaxed)
+                metrics.fired(.failed)
+                log.record(.failed, subject, attempt: 1, result: result, detail: why)
             }
+        } catch {
+            noteWriteError(work, error)
+        }
+    }
+
+    private func record(_ result: FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64) {
+        defer { inFlight.leave() }
+        let attemptNumber = taken.fire.attempts + 1
+        let age = Duration.milliseconds(max(0, SpoolTime.unixMillis() - taken.fire.firstAttempt))
+        let attempt = FireAttempt(result, sentAt: sentAt)
+        track(result, postbackID: subject.postbackID)
+        metrics.attempted(latency: result.latency)
+        do {
+            switch decide(result, attemptsMade: attemptNumber, age: age) {
+            case .succeeded:
+                try taken.succeeded(attempt: attempt)
+                stats.succeeded.add(1, ordering: .relaxed)
+                metrics.fired(.succeeded)
+                log.record(.succeeded, subject, attempt: attemptNumber, result: result, detail: "")
+            case .retry(let dueMillis, let why):
+                try taken.reschedule(nextDue: dueMillis, attempt: attempt, error: why)
+                stats.deferred.add(1, ordering: .relaxed)
+                metrics.fired(.deferred)
+                log.record(.deferred, subject, attempt: attemptNumber, result: result, detail: why)
+            case .deadLetter(let why):
+                try taken.deadLetter(attempt: attempt, error: why)
+                stats.failed.add(1, ordering: .relaxed)
+                metrics.fired(.failed)
+                log.record(.failed, subject, attempt: attemptNumber, result: result, detail: why)
+            }
+        } catch {
+            if Self.isOutOfSpace(error) { enterDiskFull(error) }
+            stats.writeErrors.add(1, ordering: .relaxed)
+            logger.error("deferred fire \(taken.name): cannot record its outcome: \(error)")
         }
     }
 
