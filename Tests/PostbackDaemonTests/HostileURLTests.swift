@@ -97,6 +97,8 @@ struct HostileURLTests {
                 #expect(outcome?.reason.hasPrefix(reason) == true, "\(label): ledger reason \(outcome?.reason ?? "none")")
                 #expect(deadLetters[row.id]?.hasPrefix(reason) == true, "\(label): dead letter \(deadLetters[row.id] ?? "none")")
                 #expect(logged?.contains("OUTCOME=failed") == true, "\(label): log \(logged ?? "none")")
+                // The message itself names the reason, not the status of the last redirect.
+                #expect(logged?.contains("(attempt 1): \(reason)") == true, "\(label): log \(logged ?? "none")")
                 // The good partner answered the redirect hops, and nothing after them.
                 #expect(seen.count == row.hops.count, "\(label): the partner saw \(seen.map(\.line))")
             case .fired(let requestLine):
