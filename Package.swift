@@ -98,7 +98,9 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            path: "Tests/PostbackTestSupport"),
+            path: "Tests/PostbackTestSupport",
+            // The listener NetworkNamespace.swift runs inside a test's network namespace.
+            exclude: ["netns-listener.py"]),
         .testTarget(name: "PostbackCoreTests", dependencies: ["PostbackCore"]),
         .testTarget(
             name: "PostbackMetricsTests",

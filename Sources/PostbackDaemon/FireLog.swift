@@ -46,7 +46,10 @@ struct FireLog: Sendable {
             if !result.bodyPrefix.isEmpty { metadata["ANSWER"] = .string(String(result.bodyText.prefix(128))) }
         }
         if !detail.isEmpty { metadata["REASON"] = .string(detail) }
-        let what = result.map { $0.status.map { "HTTP \($0)" } ?? $0.verdict.reason } ?? detail
+        // A failure says why it failed: the last status alone can mislead. A fire refused at a
+        // redirect's target (169.254.169.254, file://) ends on the partner's 302, and
+        // "failed: HTTP 302" would hide the refusal from whoever reads the journal.
+        let what = detail.isEmpty ? result.map { $0.status.map { "HTTP \($0)" } ?? $0.verdict.reason } ?? "" : detail
         logger.log(
             level: level,
             "postback \(subject.postbackID) \(outcome.rawValue) for transaction \(subject.transactionID) (attempt \(attempt)): \(what)",

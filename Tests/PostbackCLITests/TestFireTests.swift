@@ -67,42 +67,19 @@ struct TestFireTests {
 
 /// Tests about non-loopback addresses run inside a network namespace they create, with a
 /// listener on the forbidden address to prove that nothing connected: no packet leaves the machine.
+/// The daemon's full table of hostile URLs is PostbackDaemonTests/HostileURLTests.swift.
 @Suite("test-fire against cloud metadata, inside a private network namespace", .serialized)
 struct MetadataNamespaceTests {
     static let record = TestFireTests.record
 
-    @Test func metadataAddressAndANameResolvingToItAreRefused() throws {
-        guard getuid() == 0 else {
-            print("skipped: network namespaces need root (CI runs as root)")
-            return
-        }
-        let namespace = "pbd-\(getpid())-\(UInt16.random(in: 0...UInt16.max))"
-        func ip(_ args: [String]) throws { _ = try ProcessRunner.runSystem(["ip"] + args) }
-        try FileManager.default.createDirectory(atPath: "/etc/netns/\(namespace)", withIntermediateDirectories: true)
-        try Data("127.0.0.1 localhost\n169.254.169.254 metadata.partner.example\n".utf8)
-            .write(to: URL(fileURLWithPath: "/etc/netns/\(namespace)/hosts"))
-        try ip(["netns", "add", namespace])
-        defer {
-            _ = try? ProcessRunner.runSystem(["ip", "netns", "del", namespace])
-            try? FileManager.default.removeItem(atPath: "/etc/netns/\(namespace)")
-        }
-        try ip(["netns", "exec", namespace, "ip", "link", "set", "lo", "up"])
-        try ip(["netns", "exec", namespace, "ip", "addr", "add", "169.254.169.254/32", "dev", "lo"])
-
-        // The listener prints a line for every connection it accepts, at once.
-        let listener = try ProcessRunner.startSystem([
-            "ip", "netns", "exec", namespace, "python3", "-u", "-c", """
-            import socket
-            s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind(("169.254.169.254", 80)); s.listen(16); print("listening", flush=True)
-            while True:
-                c, a = s.accept(); print("accepted", a, flush=True); c.close()
-            """,
-        ])
-        defer { listener.kill() }
-        let deadline = Date().addingTimeInterval(10)
-        while !listener.stdout.contains("listening") && Date() < deadline { usleep(20_000) }
-        #expect(listener.stdout.contains("listening"), "listener did not start: \(listener.stderr)")
+    @Test(.enabled(if: NetworkNamespace.testsRun, "needs root and iproute2 (ip netns); CI runs it always"))
+    func metadataAddressAndANameResolvingToItAreRefused() throws {
+        let namespace = try NetworkNamespace(
+            hosts: "127.0.0.1 localhost\n169.254.169.254 metadata.partner.example\n", addresses: ["169.254.169.254/32"])
+        defer { namespace.remove() }
+        let metadata = NamespaceListener.Endpoint("169.254.169.254")
+        let listener = try namespace.startListener([metadata])
+        defer { listener.stop() }
 
         let postbackctl = ProcessRunner.productsDirectory.appendingPathComponent("postbackctl").path
         for (url, reason) in [
@@ -111,11 +88,10 @@ struct MetadataNamespaceTests {
             ("http://[::ffff:169.254.169.254]/?c={sub1}", "refused: ::ffff:169.254.169.254 is link-local"),
         ] {
             let catalog = try TestFireTests.catalog(url: url)
-            let r = try ProcessRunner.runSystem(["ip", "netns", "exec", namespace, postbackctl, "test-fire",
-                                                 "--catalog", catalog, "--postback", "17", "--record", Self.record])
-            #expect(r.contains("verdict: permanent: \(reason)"), "\(url): \(r)")
+            let r = try namespace.run([postbackctl, "test-fire", "--catalog", catalog, "--postback", "17", "--record", Self.record])
+            #expect(r.stdout.contains("verdict: permanent: \(reason)"), "\(url): \(r.stdout) \(r.stderr)")
         }
-        usleep(200_000)
-        #expect(!listener.stdout.contains("accepted"), "a refused address received a connection: \(listener.stdout)")
+        try listener.settle()
+        #expect(listener.accepted.isEmpty, "a refused address received a connection: \(listener.accepted)")
     }
 }

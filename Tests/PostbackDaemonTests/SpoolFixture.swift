@@ -47,10 +47,16 @@ struct SpoolFixture {
         (try? String(contentsOfFile: spool + "/" + queue + "/" + name, encoding: .utf8)) ?? ""
     }
 
-    /// `postbackd run --config <this> --once`, parsed.
-    func runOnce(_ extra: [String] = []) throws -> (summary: [String: Double], result: ProcessRunner.Result) {
-        let r = try ProcessRunner.run("postbackd", ["run", "--config", configPath, "--once"] + extra,
-                                      environment: ["PATH": "/usr/bin:/bin"])
+    /// `postbackd run --config <this> --once`, parsed; inside `namespace` when given, with
+    /// `environment` added to a bare PATH.
+    func runOnce(_ extra: [String] = [], in namespace: NetworkNamespace? = nil,
+                 environment: [String: String] = [:]) throws -> (summary: [String: Double], result: ProcessRunner.Result) {
+        let arguments = ["run", "--config", configPath, "--once"] + extra
+        let environment = environment.merging(["PATH": "/usr/bin:/bin"]) { $1 }
+        let r = try namespace.map {
+            try $0.run([ProcessRunner.productsDirectory.appendingPathComponent("postbackd").path] + arguments,
+                       environment: environment, timeoutSeconds: 120)
+        } ?? ProcessRunner.run("postbackd", arguments, environment: environment)
         let line = r.stdout.split(separator: "\n").last.map(String.init) ?? ""
         let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? [:]
         return (object.compactMapValues { ($0 as? NSNumber)?.doubleValue }, r)
