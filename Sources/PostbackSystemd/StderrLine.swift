@@ -10,20 +10,23 @@ import Logging
 public enum StderrLine {
     public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
         var line = level.rawValue
+        line.reserveCapacity(256)
         line += " "
         line += escapedMessage(message)
-        for key in metadata.keys.sorted() {
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             line += " "
             line += key
             line += "="
-            line += quoted(metadata[key]!.description)
+            line += quoted(value.description)
         }
         line += "\n"
         return line
     }
 
     private static func escapedMessage(_ message: String) -> String {
-        guard message.unicodeScalars.contains(where: isControl) else { return message }
+        // Byte checks: every character tested for is ASCII, and no byte of a multi-byte UTF-8
+        // sequence is below 0x80, so this finds the same ones as a scan of scalars, much faster.
+        guard message.utf8.contains(where: isControlByte) else { return message }
         var result = ""
         for scalar in message.unicodeScalars { appendEscaped(scalar, to: &result) }
         return result
@@ -32,7 +35,7 @@ public enum StderrLine {
     private static func quoted(_ value: String) -> String {
         let needsQuotes =
             value.isEmpty
-            || value.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || isControl($0) }
+            || value.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || isControlByte($0) }
         guard needsQuotes else { return value }
         var result = "\""
         for scalar in value.unicodeScalars {
@@ -55,6 +58,10 @@ public enum StderrLine {
             result += "\\u{" + String(scalar.value, radix: 16) + "}"
         default: result.unicodeScalars.append(scalar)
         }
+    }
+
+    private static func isControlByte(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == 0x7F
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
