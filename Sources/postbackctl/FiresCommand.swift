@@ -61,9 +61,16 @@ struct FiresCommand: ParsableCommand {
             return "\(postbackID) \(status) \(latency) \(url)"
         }
 
+        /// The status, and the error beside it when there is one: a fire refused at a redirect's
+        /// target has the redirect's status (say 302) and the refusal, and the refusal is the news.
         var result: String {
-            if status > 0 { return "HTTP \(status)" }
-            return error.isEmpty ? "-" : error
+            let http = "HTTP \(status)"
+            switch (status > 0, error.isEmpty) {
+            case (true, false) where !error.hasPrefix(http): return "\(http): \(error)"
+            case (true, _): return http
+            case (false, false): return error
+            case (false, true): return "-"
+            }
         }
     }
 
