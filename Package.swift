@@ -2,6 +2,10 @@
 // postbackd: a partner-postback firing daemon. See README.md and DESIGN.md.
 import PackageDescription
 
+/// `CrashPoint.reached(...)` hooks (Sources/PostbackSpool/CrashPoint.swift) for the crash
+/// matrix tests: compiled into debug builds only, so a release binary carries no trace of them.
+let crashPoints: [SwiftSetting] = [.define("POSTBACKD_CRASH_POINTS", .when(configuration: .debug))]
+
 let package = Package(
     name: "postbackd",
     platforms: [.macOS(.v14)],
@@ -32,7 +36,7 @@ let package = Package(
         // Pure rules: catalog, validation, index, precedence, macros, records. No I/O.
         .target(name: "PostbackCore"),
         // The spool's durable file protocol: claim by rename, ledgers, deferred, dead letters.
-        .target(name: "PostbackSpool", dependencies: ["PostbackCore"]),
+        .target(name: "PostbackSpool", dependencies: ["PostbackCore"], swiftSettings: crashPoints),
         // The libcurl multi driver, address rules at connect time, outcome classification.
         .target(
             name: "PostbackFiring",
@@ -63,7 +67,8 @@ let package = Package(
                 // PostbackMetrics: outcomes and latency are counted where they are recorded.
                 "PostbackMetrics",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            swiftSettings: crashPoints),
 
         .executableTarget(
             name: "postbackd",

@@ -1,6 +1,9 @@
 import Foundation
 import PostbackCore
 import Synchronization
+#if POSTBACKD_CRASH_POINTS
+import PostbackSpool
+#endif
 
 /// The catalog the daemon fires from, swapped whole on reload.
 ///
@@ -34,6 +37,9 @@ public final class CatalogStore: Sendable {
     @discardableResult
     public func reload(path: String) throws(CatalogLoadError) -> Catalog {
         let catalog = try Self.load(path)
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.reload)
+        #endif
         current.withLock { current in
             current = Current(path: path, index: PostbackIndex(catalog: catalog, paused: current.index.paused))
         }

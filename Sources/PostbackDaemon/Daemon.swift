@@ -108,11 +108,17 @@ public final class Daemon: Sendable {
         logger.notice("postbackd stopping: no new claims, finishing fires in flight")
         dispatcher.stop()
         finished.wait()
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.drain)
+        #endif
         let deadline = DispatchTime.now() + .milliseconds(Int(timeout.milliseconds))
         if recorder.inFlight.wait(timeout: deadline) == .timedOut {
             logger.warning("stop timeout reached with fires in flight; their files are resumed at the next start")
         }
         recorder.queue.sync {}
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.drain)
+        #endif
         recorder.releaseAll()
         engine.shutdown()
         state.removePid()

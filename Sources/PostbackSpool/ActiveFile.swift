@@ -170,6 +170,9 @@ public final class ActiveFile: Sendable {
             }
             return s.entries >= batch || now &- s.oldestPending >= interval
         }
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.midBatch)
+        #endif
         if due { try flush() }
     }
 
@@ -231,6 +234,9 @@ public final class ActiveFile: Sendable {
             try System.writeAll(io.rejectFD, rejects, path: path)
             try System.fdatasync(io.rejectFD, path: path)
         }
+        #if POSTBACKD_CRASH_POINTS
+        if !moves.isEmpty { CrashPoint.reached(.fsyncRename) }
+        #endif
         var touched: Set<Spool.Queue> = []
         for move in moves {
             let target = spool.dir(move.queue)
@@ -273,6 +279,9 @@ public final class ActiveFile: Sendable {
                              detail: "\(missing.count) record line(s) without an outcome: \(shown)")
         }
         try end()
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.fsyncRename)
+        #endif
         let ledgerName = name + ActiveFile.ledgerSuffix
         // The spool file goes first: a ledger without its file is swept by `recover()`, while
         // a file without its ledger would be fired again from the start.

@@ -118,6 +118,9 @@ extension Spool {
         }
         guard try System.rename(from, name, to, newName) else { return false }
         try System.fsync(to)
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.claim)
+        #endif
         return true
     }
 

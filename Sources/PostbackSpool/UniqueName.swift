@@ -48,6 +48,9 @@ extension Spool {
             throw SpoolError(code: .nameCollision, operation: "rename", path: target.join(name),
                              detail: "a file with this name is already there; the spool never overwrites")
         }
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.fsyncRename)
+        #endif
         guard try System.rename(tmp, tmpName, target, name) else {
             throw SpoolError(code: .system, operation: "rename", path: tmp.join(tmpName), errno: ENOENT,
                              detail: "our own temporary file vanished; is something cleaning tmp/?")

@@ -92,6 +92,13 @@ public enum ProcessRunner {
             signal(SIGKILL)
         }
 
+        /// The signal that ended the child, nil while it runs or when it exited. `wait` returns
+        /// the signal's number too, which an `exit(9)` could imitate; this cannot be.
+        public var terminatingSignal: Int32? {
+            guard !process.isRunning, process.terminationReason == .uncaughtSignal else { return nil }
+            return process.terminationStatus
+        }
+
         /// The exit status, or -1 after `timeoutSeconds` (the child is then killed).
         @discardableResult
         public func wait(timeoutSeconds: Double) -> Int32 {
