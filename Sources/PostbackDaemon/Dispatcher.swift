@@ -61,7 +61,13 @@ final class Dispatcher: Sendable {
         recover()
         var lastPing = ContinuousClock.now
         let pingEvery = notifier.watchdogPingInterval ?? .seconds(1)
+        prune()
+        var lastPrune = ContinuousClock.now
         while !isStopping {
+            if !once && ContinuousClock.now - lastPrune >= pruneInterval {
+                prune()
+                lastPrune = .now
+            }
             if recorder.diskFull.load(ordering: .acquiring) {
                 // Keep what we have, claim nothing new, and look for space once a second.
                 if ContinuousClock.now - lastPing >= pingEvery { ping(&lastPing) }
@@ -112,6 +118,23 @@ final class Dispatcher: Sendable {
             timeout = min(timeout, wait)
         }
         return timeout
+    }
+
+    /// How often finished files past `done_retention` and abandoned `tmp/` files are swept:
+    /// hourly, or as often as the retention when it is shorter (a file then stays at most about
+    /// twice its retention).
+    private var pruneInterval: Duration {
+        guard let retention = spool.configuration.doneRetention else { return .seconds(3600) }
+        return max(.seconds(1), min(.seconds(3600), retention))
+    }
+
+    private func prune() {
+        do {
+            let removed = try spool.prune()
+            if removed > 0 { logger.info("spool: removed \(removed) finished or abandoned files past their retention") }
+        } catch {
+            logger.error("pruning \(spool.path(of: .done)): \(error)")
+        }
     }
 
     private func recover() {

@@ -72,6 +72,37 @@ struct ServiceModeTests {
         #expect(daemon.stderr.contains("catalog \(fixture.catalogPath) refused"))
     }
 
+    /// `done_retention` is kept by the running daemon: a finished file stays in done/ with its
+    /// ledger for the retention, then goes, and so does a crashed writer's old tmp/ file.
+    @Test func finishedFilesGoAfterTheirRetention() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/204?click={sub1}&t={transaction_id}"),
+        ]), settings: ["done_retention": "2s", "rescan_interval": "200ms"])
+        // A temp file a crashed writer left two days ago, and a fresh one a writer still holds.
+        try FileManager.default.createDirectory(atPath: fixture.spool + "/tmp", withIntermediateDirectories: true)
+        for name in ["abandoned.jsonl", "in-progress.jsonl"] {
+            FileManager.default.createFile(atPath: fixture.spool + "/tmp/" + name, contents: Data("x\n".utf8))
+        }
+        let twoDaysAgo = Date().addingTimeInterval(-48 * 3600)
+        try FileManager.default.setAttributes([.modificationDate: twoDaysAgo], ofItemAtPath: fixture.spool + "/tmp/abandoned.jsonl")
+
+        let daemon = try ProcessRunner.start(
+            "postbackd", ["run", "--config", fixture.configPath], environment: ["POSTBACKD_LOG_TARGET": "stderr"])
+        defer { daemon.kill() }
+        try fixture.drop("kept.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
+        #expect(Self.eventually(5) { fixture.files(in: "done") == ["kept.jsonl", "kept.jsonl.ledger"] })
+        #expect(fixture.files(in: "tmp").contains("in-progress.jsonl") && !fixture.files(in: "tmp").contains("abandoned.jsonl"))
+        // Kept for the retention (2 s), gone within about twice that.
+        usleep(1_000_000)
+        #expect(fixture.files(in: "done").count == 2, "removed before its retention")
+        #expect(Self.eventually(6) { fixture.files(in: "done").isEmpty }, "done/: \(fixture.files(in: "done"))")
+        #expect(fixture.files(in: "tmp") == ["in-progress.jsonl"])
+        daemon.signal(SIGTERM)
+        #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr)")
+    }
+
     @Test func sigtermMidLoadLosesNothing() async throws {
         let sink = try await TestServer()
         defer { Task { await sink.stop() } }
