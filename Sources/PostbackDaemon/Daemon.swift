@@ -54,7 +54,12 @@ public final class Daemon: Sendable {
         let (catalog, paused) = (catalog, paused)
         let breakers = HostBreakers(configuration: .init(
             consecutiveFailures: settings.breakerFailures, coolDown: settings.breakerCooldown))
-        recorder = Recorder(logger: logger, policy: settings.retryPolicy, breakers: breakers) { id, reason in
+        // Twice what the engine itself admits: room for a batch being recorded while the
+        // pool stays full, and still only a few milliseconds of fires at risk in a crash.
+        let firing = settings.firingConfiguration
+        let outstanding = max(256, 2 * firing.maxConcurrent * (1 + firing.queuedPerConnection))
+        recorder = Recorder(logger: logger, policy: settings.retryPolicy, breakers: breakers,
+                            outstandingLimit: outstanding) { id, reason in
             do {
                 catalog.setPaused(try paused.add(id, reason: reason))
             } catch {

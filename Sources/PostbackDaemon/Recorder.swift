@@ -19,9 +19,9 @@ final class Recorder: @unchecked Sendable {
     private let logger: Logger
     private let policy: RetryPolicy
     /// Every fire handed to the engine and not yet recorded; `--once` and a drain wait on it.
-    /// Bounded: a few pool-fulls, so a recorder that falls behind slows firing instead of
-    /// growing memory.
-    let inFlight = FiresOutstanding(limit: 2048)
+    /// Bounded, so a recorder that falls behind slows firing instead of growing memory, and
+    /// the fires a crash could repeat (sent, outcome not yet durable) stay few.
+    let inFlight: FiresOutstanding
     private var open: [ObjectIdentifier: FileWork] = [:]
     /// Files that could not even be released (the disk is full): retried when space returns.
     private var stuck: [FileWork] = []
@@ -36,7 +36,10 @@ final class Recorder: @unchecked Sendable {
     let metrics = PostbackdMetrics()
     let breakers: HostBreakers
 
-    init(logger: Logger, policy: RetryPolicy, breakers: HostBreakers, pause: @escaping @Sendable (Int64, String) -> Void) {
+    /// `outstandingLimit`: fires submitted and not yet recorded, at most; see `inFlight`.
+    init(logger: Logger, policy: RetryPolicy, breakers: HostBreakers, outstandingLimit: Int,
+         pause: @escaping @Sendable (Int64, String) -> Void) {
+        self.inFlight = FiresOutstanding(limit: outstandingLimit)
         self.logger = logger
         self.log = FireLog(logger: logger)
         self.policy = policy
