@@ -188,7 +188,7 @@ final class Dispatcher: Sendable {
         let arrival = Int64(Date().timeIntervalSince1970)
         var url: [UInt8] = []
         url.reserveCapacity(512)
-        var random = CacheBuster()
+        var random = SplitMix64.cacheBuster()
         file.contents.withUnsafeBufferPointer { contents in
             let base = contents.baseAddress
             RecordParser.parseLines(contents) { line, raw, result in
@@ -316,7 +316,7 @@ final class Dispatcher: Sendable {
         guard let probe = admit(host, holdBack: { due, why in
             self.recorder.heldBack(taken: taken, subject: known, dueMillis: due, reason: why)
         }) else { return }
-        var random = CacheBuster()
+        var random = SplitMix64.cacheBuster()
         let url = postback.template.expand(
             record, context: .init(postbackID: postback.id, arrivalTime: deferred.firstAttempt / 1000, random: random.next()))
         recorder.stats.submitted.add(1, ordering: .relaxed)
@@ -328,22 +328,11 @@ final class Dispatcher: Sendable {
     }
 }
 
-/// `{random}` values: SplitMix64 seeded once from the system generator. A cache-buster has to
-/// differ between fires, not resist prediction, and asking the kernel (getrandom) for every
-/// fire was a system call per fire.
-struct CacheBuster: RandomNumberGenerator {
-    private var state: UInt64
 
-    init() {
+extension SplitMix64 {
+    /// For `{random}`: seeded once (per spool file or retry) from the system generator.
+    static func cacheBuster() -> SplitMix64 {
         var system = SystemRandomNumberGenerator()
-        state = system.next()
-    }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        return SplitMix64(seed: system.next())
     }
 }

@@ -2,17 +2,6 @@ import Testing
 
 @testable import PostbackCore
 
-/// SplitMix64: a tiny seeded generator so jittered schedules are reproducible.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("RetryPolicy")
 struct RetryPolicyTests {
@@ -25,7 +14,7 @@ struct RetryPolicyTests {
 
     @Test func delaysStayWithinZeroAndTheCeiling() {
         let policy = RetryPolicy()
-        var random = SeededRandom(state: 42)
+        var random = SplitMix64(seed: 42)
         for attempt in 1..<10 {
             for _ in 0..<200 {
                 guard case .retry(let delay) = policy.decide(attemptsMade: attempt, age: .zero, using: &random) else {
@@ -39,8 +28,8 @@ struct RetryPolicyTests {
 
     @Test func sameSeedSameSchedule() {
         let policy = RetryPolicy()
-        var a = SeededRandom(state: 7)
-        var b = SeededRandom(state: 7)
+        var a = SplitMix64(seed: 7)
+        var b = SplitMix64(seed: 7)
         let first = (1..<10).map { policy.decide(attemptsMade: $0, age: .zero, using: &a) }
         let second = (1..<10).map { policy.decide(attemptsMade: $0, age: .zero, using: &b) }
         #expect(first == second)
@@ -50,7 +39,7 @@ struct RetryPolicyTests {
     @Test func jitterIsFull() {
         // Full jitter draws from [0, ceiling]: over many draws both ends of the range show up.
         let policy = RetryPolicy(base: .seconds(1), cap: .seconds(1))
-        var random = SeededRandom(state: 1)
+        var random = SplitMix64(seed: 1)
         var delays: [Duration] = []
         for _ in 0..<2000 {
             if case .retry(let d) = policy.decide(attemptsMade: 1, age: .zero, using: &random) { delays.append(d) }
@@ -62,14 +51,14 @@ struct RetryPolicyTests {
 
     @Test(arguments: [10, 11, 50])
     func givesUpAfterMaxAttempts(attempts: Int) {
-        var random = SeededRandom(state: 3)
+        var random = SplitMix64(seed: 3)
         #expect(RetryPolicy().decide(attemptsMade: attempts, age: .zero, using: &random)
             == .giveUp(.attemptsExhausted(attempts)))
     }
 
     @Test func retryAfterIsALowerBound() {
         let policy = RetryPolicy(base: .seconds(1), cap: .seconds(2))
-        var random = SeededRandom(state: 9)
+        var random = SplitMix64(seed: 9)
         for _ in 0..<100 {
             #expect(policy.decide(attemptsMade: 1, age: .zero, retryAfter: .seconds(120), using: &random)
                 == .retry(after: .seconds(120)))
@@ -85,7 +74,7 @@ struct RetryPolicyTests {
 
     @Test func givesUpWhenTheNextAttemptWouldBeTooOld() {
         let policy = RetryPolicy()
-        var random = SeededRandom(state: 5)
+        var random = SplitMix64(seed: 5)
         #expect(policy.decide(attemptsMade: 2, age: .seconds(86_399), retryAfter: .seconds(5), using: &random)
             == .giveUp(.tooOld(maxAge: .seconds(86_400))))
         #expect(policy.decide(attemptsMade: 2, age: .seconds(10), retryAfter: .seconds(2 * 86_400), using: &random)

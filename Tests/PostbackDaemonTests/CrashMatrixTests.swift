@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import PostbackCore
 import PostbackTestSupport
 import Testing
 
@@ -347,18 +348,6 @@ struct CrashMatrixTests {
     }
 }
 
-/// SplitMix64: the passes a round kills at, reproducible from the printed seed.
-struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// FNV-1a, to give each point its own stream from the one seed.
 func fnv1a(_ text: String) -> UInt64 {
