@@ -26,6 +26,11 @@ let package = Package(
         .target(
             name: "CatalogFixtures",
             dependencies: [.product(name: "PostbackCore", package: "postbackd")]),
+        // The same hot paths as a plain program, for instruction counts under callgrind where
+        // perf_events (the library's `instructions` metric) is not available.
+        .executableTarget(
+            name: "micro-count",
+            dependencies: ["CatalogFixtures", .product(name: "PostbackCore", package: "postbackd")]),
     ]
 )
 
