@@ -68,7 +68,8 @@ case "load":
     let count = measuredLoad(json)
     let (cpu1, wall1) = (Process.cpuSeconds(), Process.wallSeconds())
     let after = Process.status()
-    print("postbacks=\(count) json_mb=\(json.count >> 20) cpu_s=\(rounded(cpu1 - cpu0)) wall_s=\(rounded(wall1 - wall0))"
+    print("postbacks=\(count) json_mb=\(json.count >> 20) user_s=\(rounded(cpu1.user - cpu0.user))"
+        + " sys_s=\(rounded(cpu1.system - cpu0.system)) wall_s=\(rounded(wall1 - wall0))"
         + " rss_before_mb=\(before.rss >> 20) peak_rss_mb=\(after.peak >> 20) peak_delta_mb=\((after.peak - before.rss) >> 20)")
 default:
     print("unknown mode \(arguments[1])")
@@ -79,11 +80,12 @@ func rounded(_ x: Double) -> Double { (x * 100).rounded() / 100 }
 
 /// Linux process figures, read the way `ps` and `time` do.
 enum Process {
-    static func cpuSeconds() -> Double {
+    /// User and system CPU seconds of the process so far.
+    static func cpuSeconds() -> (user: Double, system: Double) {
         var usage = rusage()
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
-            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return (Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6,
+                Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
     }
 
     static func wallSeconds() -> Double {
