@@ -14,7 +14,7 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 10_000)
 
     let lines: [(String, String)] = [
-        ("typical conversion, 14 fields + 2 unknown", CatalogFixtures.recordLine),
+        ("typical conversion, 13 fields + 2 unknown", CatalogFixtures.recordLine),
         ("minimal conversion, required fields + sub1",
          #"{"kind":"conversion","transaction_id":"t-1001","partner_id":7,"offer_id":3,"sub1":"acme-click-1"}"#),
     ]

@@ -46,34 +46,35 @@ public enum CatalogFixtures {
     }
 
     public static func entry(_ id: Int, in shape: Shape) -> Entry {
-        // Hashed, so partner and offer are independent of each other and of the id's residues
-        // that choose level and type (a plain `id * k % partners` repeats every lcm ids).
-        let partner = 1 + Int(mix(UInt64(id)) % UInt64(shape.partners))
-        let offer = 1 + Int(mix(UInt64(id) ^ 0xA5A5_A5A5) % UInt64(shape.offers))
+        // Every attribute from its own hash of the id, so they are independent of each other
+        // (plain `id % k` residues correlate: `id % 20` and `id % 10` would tie level to type).
+        func pick(_ salt: UInt64, _ n: Int) -> Int { Int(mix(UInt64(id) &* 0x100 ^ salt) % UInt64(n)) }
+        let partner = 1 + pick(1, shape.partners)
+        let offer = 1 + pick(2, shape.offers)
         let level: String
-        switch id % 20 {
+        switch pick(3, 20) {
         case 0..<14: level = "specific"
         case 14..<16: level = "global_offer"
         default: level = "global"
         }
         let type: String
         var eventIDs: [Int]?
-        switch id % 10 {
+        switch pick(4, 10) {
         case 0..<7: type = "conversion"
         case 7..<9:
             type = "event"
-            if id % 4 == 0 { eventIDs = [1 + id % 5, 6 + id % 5] }
+            if pick(5, 2) == 0 { eventIDs = [1 + pick(6, 5), 6 + pick(6, 5)] }
         default: type = "cpc"
         }
-        let delivery = id % 97 == 0 ? "iframe_pixel" : id % 23 == 0 ? "image_pixel" : "postback"
+        let delivery = pick(7, 97) == 0 ? "iframe_pixel" : pick(8, 23) == 0 ? "image_pixel" : "postback"
         let host = "tracker-\(partner).partner\(partner % 13).example"
-        let template = templates[id % templates.count]
+        let template = templates[pick(9, templates.count)]
         let url = template.scheme + host + template.rest
         return Entry(
-            id: id, status: id % 37 == 0 ? "inactive" : "active", type: type, level: level,
+            id: id, status: pick(10, 37) == 0 ? "inactive" : "active", type: type, level: level,
             partnerID: level == "global_offer" ? nil : partner,
             offerID: level == "global" ? nil : offer,
-            eventIDs: eventIDs, delivery: delivery, author: id % 5 == 0 ? "partner" : "network",
+            eventIDs: eventIDs, delivery: delivery, author: pick(11, 5) == 0 ? "partner" : "network",
             url: url, description: "Partner \(partner) on offer \(offer) (\(type))")
     }
 
@@ -124,6 +125,7 @@ public enum CatalogFixtures {
         record[.currency] = "EUR"
         record[.orderID] = "ORD-2026-000123"
         record[.timestamp] = "1795000000"
+        record[.adv1] = "Spring Sale 20%"  // Free text: a space and a '%' to encode.
         return record
     }
 
@@ -133,11 +135,13 @@ public enum CatalogFixtures {
     /// A record whose resolution stops at `level` and fires exactly one S2S postback, found by
     /// asking the index itself: a specific (partner, offer) pair; a partner with no postbacks
     /// of its own on an offer with a network postback (2 lookups); a partner's global postback
-    /// on an offer no postback names (all 3 lookups run).
+    /// on an offer no postback names (all 3 lookups run). The postback is one with the longest
+    /// template (9 macros), so the figure is the generated catalog's most expensive fire.
     public static func singleFireRecord(_ index: PostbackIndex, level: PostbackLevel) -> Record {
+        let most = index.catalog.postbacks.map(\.template.macros.count).max() ?? 0
         for postback in index.catalog.postbacks
         where postback.level == level && postback.type == .conversion && postback.status == .active
-            && postback.delivery == .postback
+            && postback.delivery == .postback && postback.template.macros.count == most
         {
             let record = conversion(
                 partner: postback.partnerID ?? unknownID, offer: postback.offerID ?? unknownID)
@@ -147,10 +151,11 @@ public enum CatalogFixtures {
         fatalError("no \(level) postback with a single fire in the generated catalog")
     }
 
-    /// The spool line of `conversion(...)`, as ingest writes it, plus two fields the daemon ignores.
+    /// The spool line of `conversion(...)` as ingest writes it (13 fields), plus two fields the
+    /// daemon ignores; 375 bytes.
     public static let recordLine =
         #"{"kind":"conversion","transaction_id":"102e4f3a9b7c4d0e8f61a2b3c4d5e6f7","partner_id":1234,"offer_id":567,"#
         + #""sub1":"cl1ck-9f8e7d6c5b4a","sub2":"camp_2026_11","source_id":"src-44","payout":"12.50","#
         + #""sale_amount":249.90,"currency":"EUR","order_id":"ORD-2026-000123","timestamp":1795000000,"#
-        + #""ip":"203.0.113.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}"#
+        + #""adv1":"Spring Sale 20%","ip":"203.0.113.7","user_agent":"Mozilla/5.0 (X11; Linux x86_64)"}"#
 }
