@@ -64,21 +64,47 @@ public struct Resolution: Sendable {
     let eventID: Int64?
 
     /// Every postback of the winning level that applies, in id order, pixels included.
-    public var matches: LazyFilterSequence<[Postback]> {
-        let eventID = self.eventID
-        return bucket.lazy.filter { $0.accepts(eventID: eventID) }
-    }
+    public var matches: Postbacks { Postbacks(bucket: bucket, eventID: eventID, filter: .all) }
 
     /// The server-to-server postbacks to fire, in id order.
-    public var fires: LazyFilterSequence<[Postback]> {
-        let eventID = self.eventID
-        return bucket.lazy.filter { $0.delivery == .postback && $0.accepts(eventID: eventID) }
-    }
+    public var fires: Postbacks { Postbacks(bucket: bucket, eventID: eventID, filter: .fires) }
 
     /// The pixel postbacks, which are rendered into a page and never fired by the daemon.
-    public var pixels: LazyFilterSequence<[Postback]> {
-        let eventID = self.eventID
-        return bucket.lazy.filter { $0.delivery != .postback && $0.accepts(eventID: eventID) }
+    public var pixels: Postbacks { Postbacks(bucket: bucket, eventID: eventID, filter: .pixels) }
+
+    /// The postbacks of the winning level that pass one filter, in id order: a view over the
+    /// index's own bucket, so taking and walking it allocates nothing.
+    ///
+    /// Its own type rather than `bucket.lazy.filter { ... }`: that closure captures the event id,
+    /// so every resolution boxed its context on the heap, one allocation per record on the
+    /// daemon's dispatch path (found by `Benchmarks/micro`, ResolveExpand).
+    public struct Postbacks: Collection, Sendable {
+        enum Filter: Sendable { case all, fires, pixels }
+
+        let bucket: [Postback]
+        let eventID: Int64?
+        let filter: Filter
+
+        public var startIndex: Int { next(from: bucket.startIndex) }
+        public var endIndex: Int { bucket.endIndex }
+        public func index(after i: Int) -> Int { next(from: i + 1) }
+        public subscript(position: Int) -> Postback { bucket[position] }
+
+        /// The first index at or after `i` whose postback passes the filter, else `endIndex`.
+        private func next(from i: Int) -> Int {
+            var i = i
+            while i < bucket.endIndex, !includes(bucket[i]) { i += 1 }
+            return i
+        }
+
+        private func includes(_ postback: Postback) -> Bool {
+            guard postback.accepts(eventID: eventID) else { return false }
+            switch filter {
+            case .all: return true
+            case .fires: return postback.delivery == .postback
+            case .pixels: return postback.delivery != .postback
+            }
+        }
     }
 
     public var isEmpty: Bool { level == nil }

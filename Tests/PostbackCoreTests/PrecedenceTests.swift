@@ -89,6 +89,19 @@ struct PrecedenceTests {
         #expect(resolution.matches.map(\.id) == [70, 71, 72])
     }
 
+    /// `fires`, `pixels` and `matches` are views over the index's bucket (no closure, no
+    /// allocation); as collections they skip what the filter leaves out at either end.
+    @Test func selectionsBehaveAsCollections() throws {
+        let resolution = index.resolve(try Fixtures.record(#"{"kind":"conversion","transaction_id":"t","partner_id":10,"offer_id":3}"#))
+        #expect(resolution.fires.count == 1 && resolution.fires.first?.id == 72)
+        #expect(resolution.pixels.count == 2 && !resolution.pixels.isEmpty)
+        #expect(resolution.matches.contains { $0.id == 71 })
+        let event = index.resolve(try Fixtures.record(#"{"kind":"event","transaction_id":"t","partner_id":7,"offer_id":6,"event_id":3}"#))
+        #expect(Array(event.fires.map(\.id)) == [50])
+        let none = index.resolve(try Fixtures.record(#"{"kind":"conversion","transaction_id":"t","partner_id":99,"offer_id":99}"#))
+        #expect(none.fires.isEmpty && none.pixels.isEmpty && none.matches.count == 0)
+    }
+
     @Test func levelIsReported() throws {
         #expect(index.resolve(try Fixtures.record(#"{"kind":"conversion","transaction_id":"t","partner_id":7,"offer_id":99}"#)).level == .global)
         #expect(index.resolve(try Fixtures.record(#"{"kind":"conversion","transaction_id":"t","partner_id":99,"offer_id":99}"#)).isEmpty)

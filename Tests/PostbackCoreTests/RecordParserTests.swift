@@ -86,6 +86,17 @@ struct RecordParserTests {
         #expect(Self.lines(bytes) == ["line 1: not valid UTF-8 text", "2 ok b"])
     }
 
+    /// Strings take an ASCII fast path in the scanner; the rest must still be decoded exactly,
+    /// and invalid UTF-8 refused wherever it is, an ignored field included.
+    @Test func nonASCIIValuesAreExactAndInvalidOnesRefusedEverywhere() throws {
+        let r = try Fixtures.record(#"{"kind":"conversion","transaction_id":"tö-1","partner_id":1,"offer_id":2,"currency":"€","sub1":"日本"}"#)
+        #expect(r.transactionID == "tö-1" && r[.currency] == "€" && r[.sub1] == "日本")
+        let unknownField = Array(#"{"kind":"conversion","transaction_id":"a","partner_id":1,"offer_id":2,"x":""#.utf8) + [0xE2, 0x82] + Array(#""}"#.utf8)
+        #expect(Self.lines(unknownField) == ["line 1: not valid UTF-8 text"])
+        let key = Array(#"{"kind":"conversion","transaction_id":"a","partner_id":1,"offer_id":2,""#.utf8) + [0xFF] + Array(#"":1}"#.utf8)
+        #expect(Self.lines(key) == ["line 1: not valid UTF-8 text"])
+    }
+
     @Test func nulByteIsRejected() {
         let bytes = Array(#"{"kind":"conversion","transaction_id":"a"#.utf8) + [0x00] + Array(#"","partner_id":1,"offer_id":2}"#.utf8)
         #expect(Self.lines(bytes) == ["line 1: invalid JSON at column 41: control character byte 0x0 inside a string; it must be escaped"])
