@@ -51,6 +51,13 @@ public enum RecordField: Int, CaseIterable, Sendable {
 
     static let byJSONName: [String: RecordField] = Dictionary(
         uniqueKeysWithValues: allCases.map { ($0.jsonName, $0) })
+
+    /// `allCases.count`, computed once: `allCases` builds a new array on every call, and the
+    /// parser needs the count for every line.
+    static let count = allCases.count
+
+    /// Every record must have these.
+    static let required: [RecordField] = [.transactionID, .partnerID, .offerID]
 }
 
 /// One spool line: a conversion, an event or a click, with its values as sent.
@@ -67,11 +74,20 @@ public struct Record: Sendable, Equatable {
         self.partnerID = partnerID
         self.offerID = offerID
         self.eventID = eventID
-        values = [String?](repeating: nil, count: RecordField.allCases.count)
+        values = [String?](repeating: nil, count: RecordField.count)
         values[RecordField.transactionID.rawValue] = transactionID
         values[RecordField.partnerID.rawValue] = String(partnerID)
         values[RecordField.offerID.rawValue] = String(offerID)
         if let eventID { values[RecordField.eventID.rawValue] = String(eventID) }
+    }
+
+    /// From the parser, which already holds every value as text.
+    init(kind: RecordKind, partnerID: Int64, offerID: Int64, eventID: Int64?, values: [String?]) {
+        self.kind = kind
+        self.partnerID = partnerID
+        self.offerID = offerID
+        self.eventID = eventID
+        self.values = values
     }
 
     public subscript(field: RecordField) -> String? {

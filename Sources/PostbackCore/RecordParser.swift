@@ -71,8 +71,9 @@ public enum RecordParser {
         var scanner = JSONScanner(line)
         var kind: RecordKind?
         var kindError: String?
-        var values = [String?](repeating: nil, count: RecordField.allCases.count)
-        var seen = [Bool](repeating: false, count: RecordField.allCases.count)
+        var values = [String?](repeating: nil, count: RecordField.count)
+        var seen: UInt64 = 0  // bit n: field n appeared
+        assert(RecordField.count <= 64)
         var seenKind = false
         var fieldError: String?
         do throws(JSONScanner.Failure) {
@@ -102,8 +103,9 @@ public enum RecordParser {
                     return
                 }
                 let value = try s.readScalar(depth: 1)
-                if seen[field.rawValue], fieldError == nil { fieldError = "\(key): appears twice" }
-                seen[field.rawValue] = true
+                let bit: UInt64 = 1 << field.rawValue
+                if seen & bit != 0, fieldError == nil { fieldError = "\(key): appears twice" }
+                seen |= bit
                 switch accept(value, for: field) {
                 case .success(let text): values[field.rawValue] = text
                 case .failure(let problem): if fieldError == nil { fieldError = "\(key): \(problem.message)" }
@@ -119,7 +121,7 @@ public enum RecordParser {
         if let kindError { return .failure(Failure(message: kindError)) }
         guard let kind else { return .failure(Failure(message: "kind: missing (conversion, event or click)")) }
         if let fieldError { return .failure(Failure(message: fieldError)) }
-        for required in [RecordField.transactionID, .partnerID, .offerID] where values[required.rawValue] == nil {
+        for required in RecordField.required where values[required.rawValue] == nil {
             return .failure(Failure(message: "\(required.jsonName): missing"))
         }
         if values[RecordField.transactionID.rawValue]!.isEmpty {
@@ -128,13 +130,12 @@ public enum RecordParser {
         if kind == .event, values[RecordField.eventID.rawValue] == nil {
             return .failure(Failure(message: "event_id: missing (required for events)"))
         }
-        var record = Record(
-            kind: kind, transactionID: "",
+        return .success(Record(
+            kind: kind,
             partnerID: Int64(values[RecordField.partnerID.rawValue]!)!,
             offerID: Int64(values[RecordField.offerID.rawValue]!)!,
-            eventID: values[RecordField.eventID.rawValue].flatMap { Int64($0) })
-        record.values = values
-        return .success(record)
+            eventID: values[RecordField.eventID.rawValue].flatMap { Int64($0) },
+            values: values))
     }
 
     /// How each field's JSON value becomes its text, or why it cannot.
