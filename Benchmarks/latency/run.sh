@@ -90,9 +90,18 @@ CONF
         sleep 0.2
     done
     daemon_cpu=$(cpu_of "$daemon_pid"); tool_cpu=$(cpu_of "$tool_pid"); busy1=$(busy_now); t1=$(date +%s.%N)
+    # SIGTERM: a drain (no new claims, fires in flight finish; the daemon's stop timeout is 25 s).
+    local term_at drained
+    term_at=$(date +%s.%N)
     kill -TERM "$daemon_pid"
-    for _ in $(seq 400); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$daemon_pid" 2>/dev/null; then echo "postbackd still draining after 40 s; killed" >&2; kill -KILL "$daemon_pid"; fi
+    for _ in $(seq 900); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$daemon_pid" 2>/dev/null; then
+        drained="still draining after 90 s, killed (the unit's TimeoutStopSec is 30 s)"
+        kill -KILL "$daemon_pid"
+    else
+        drained=$(awk -v a="$term_at" -v z="$(date +%s.%N)" 'BEGIN {
+            printf "exited %.1f s after SIGTERM%s", z - a, (z - a > 30 ? " (over the unit'"'"'s TimeoutStopSec=30s: systemd would SIGKILL it)" : "") }')
+    fi
     wait "$daemon_pid" 2>/dev/null || true
     daemon_pid=
     kill -TERM "$tool_pid" 2>/dev/null || true
@@ -104,6 +113,7 @@ CONF
         -v n="$(nproc)" -v name="$name" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
         printf "[%s] CPU over %.0f s, in cores: machine %.2f of %d, postbackd %.2f, harness %.2f, everything else %.2f; load average %s\n",
             name, w, (e - b) / w, n, d / w, t / w, (e - b - d - t) / w, load }'
+    echo "[$name] postbackd $drained"
     if [ -s "$dir/daemon.stderr" ]; then echo "[$name] postbackd stderr:"; head -5 "$dir/daemon.stderr"; fi
     grep '^RESULT' "$dir/report" > "$work/$name.result"
     echo
