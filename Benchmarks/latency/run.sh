@@ -91,7 +91,7 @@ CONF
     done
     daemon_cpu=$(cpu_of "$daemon_pid"); tool_cpu=$(cpu_of "$tool_pid"); busy1=$(busy_now); t1=$(date +%s.%N)
     # SIGTERM: a drain (no new claims, fires in flight finish; the daemon's stop timeout is 25 s).
-    local term_at drained
+    local term_at drained pid=$daemon_pid
     term_at=$(date +%s.%N)
     kill -TERM "$daemon_pid"
     for _ in $(seq 900); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
@@ -114,6 +114,12 @@ CONF
         printf "[%s] CPU over %.0f s, in cores: machine %.2f of %d, postbackd %.2f, harness %.2f, everything else %.2f; load average %s\n",
             name, w, (e - b) / w, n, d / w, t / w, (e - b - d - t) / w, load }'
     echo "[$name] postbackd $drained"
+    # Errors the daemon logged (journald target), grouped with file names and numbers masked.
+    if [ "$log_target" != stderr ]; then
+        journalctl --sync 2>/dev/null || true
+        journalctl _PID="$pid" -p err -o cat --no-pager 2>/dev/null | sed -E 's/[0-9]+/N/g; s|/tmp/[^ ]*/spool|SPOOL|g' \
+            | sort | uniq -c | sort -rn | head -3 | sed "s/^/[$name] postbackd error: /"
+    fi
     if [ -s "$dir/daemon.stderr" ]; then echo "[$name] postbackd stderr:"; head -5 "$dir/daemon.stderr"; fi
     grep '^RESULT' "$dir/report" > "$work/$name.result"
     echo
