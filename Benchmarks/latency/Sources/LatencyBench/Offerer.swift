@@ -96,8 +96,7 @@ struct Offerer {
         var text: [UInt8] = []
         Self.append(record: "w\(n)", partner: 7, sub1: "w\(n)", to: &text)
         let name = "warm-\(n).jsonl"
-        try write(text, name: name)
-        try sync()
+        try write(text, name: name, fsync: true)
         return name
     }
 
@@ -105,7 +104,7 @@ struct Offerer {
         guard renameat(tmp, name, incoming, name) == 0 else { throw SystemError("rename tmp/\(name) into incoming/", errno) }
     }
 
-    private func write(_ bytes: [UInt8], name: String) throws {
+    private func write(_ bytes: [UInt8], name: String, fsync: Bool = false) throws {
         let fd = openat(tmp, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SystemError("create tmp/\(name)", errno) }
         defer { close(fd) }
@@ -116,6 +115,7 @@ struct Offerer {
             guard n > 0 else { throw SystemError("write tmp/\(name)", errno) }
             done += n
         }
+        if fsync, Glibc.fsync(fd) != 0 { throw SystemError("fsync tmp/\(name)", errno) }
     }
 
     /// One sync(2) for the whole staged offer: durable before any rename, as the protocol asks,

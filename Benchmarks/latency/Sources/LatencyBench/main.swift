@@ -108,7 +108,7 @@ touch(options.readyFile)
 // Warm-up: a record at a time until the daemon fires one, then until it has fired them all.
 var warmUps = 0
 let warmDeadline = monotonicNanos() + 120_000_000_000
-while arrivals.snapshot.warmUpArrived == 0 {
+while arrivals.warmUpArrived == 0 {
     if monotonicNanos() > warmDeadline {
         say("LatencyBench: no warm-up fire arrived in 120 s; is postbackd running on \(options.spool)?")
         exit(1)
@@ -123,7 +123,7 @@ while arrivals.snapshot.warmUpArrived == 0 {
     sleepSeconds(0.1)
 }
 let settle = monotonicNanos() + 5_000_000_000
-while arrivals.snapshot.warmUpArrived < warmUps && monotonicNanos() < settle { sleepSeconds(0.01) }
+while arrivals.warmUpArrived < warmUps && monotonicNanos() < settle { sleepSeconds(0.01) }
 sleepSeconds(0.5)
 
 // The offer, on its own thread so this one can watch the arrivals.
@@ -148,7 +148,7 @@ if let offerError {
 
 // Wait for the fast fires, at most --drain seconds after the last rename.
 let drainDeadline = offerReport.lastRename + UInt64(options.drainSeconds * 1e9)
-while arrivals.snapshot.fastArrived < plan.fastCount && monotonicNanos() < drainDeadline { sleepSeconds(0.005) }
+while arrivals.fastArrived < plan.fastCount && monotonicNanos() < drainDeadline { sleepSeconds(0.005) }
 let endedAt = monotonicNanos()
 let final = arrivals.snapshot
 
