@@ -150,20 +150,40 @@ final class Dispatcher: Sendable {
         }
     }
 
+    /// Claims until incoming/ has nothing left for us, oldest first. One listing serves a whole
+    /// round of claims: `pending()` reads, stats and sorts every name in incoming/, so listing
+    /// before each claim (`claimNext()`) made a backlog of N files cost O(N² log N) syscalls and
+    /// comparisons; once ingest outran the daemon for a moment, each claim got slower than the
+    /// last and throughput collapsed (Benchmarks/latency: 5,000 records/s in files of 5 fell
+    /// to ~200 fires/s, 90 % of the firing thread's time in `pending()`). A file renamed in
+    /// during a round is newer than the whole round and is claimed by the next one.
     private func claimIncoming(pingEvery: Duration, lastPing: inout ContinuousClock.Instant) -> Bool {
         var worked = false
         while !isStopping {
-            let outcome: ClaimOutcome?
+            let names: [String]
             do {
-                outcome = try spool.claimNext()
+                names = try spool.pending()
             } catch {
                 logger.error("claiming from \(spool.path(of: .incoming)): \(error)")
                 return worked
             }
-            guard let outcome else { return worked }
-            worked = true
-            handle(outcome)
-            if ContinuousClock.now - lastPing >= pingEvery { ping(&lastPing) }
+            var claimed = false
+            for name in names {
+                if isStopping { return worked }
+                let outcome: ClaimOutcome?
+                do {
+                    outcome = try spool.claim(name)
+                } catch {
+                    logger.error("claiming from \(spool.path(of: .incoming)): \(error)")
+                    return worked
+                }
+                guard let outcome else { continue }  // another daemon's now, or gone
+                worked = true
+                claimed = true
+                handle(outcome)
+                if ContinuousClock.now - lastPing >= pingEvery { ping(&lastPing) }
+            }
+            if !claimed { return worked }
         }
         return worked
     }
