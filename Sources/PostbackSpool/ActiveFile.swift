@@ -275,6 +275,7 @@ public final class ActiveFile: Sendable {
     /// all, which would otherwise vanish silently; the caller knows how many fires a record
     /// has, the spool does not, so fires are the caller's to complete.
     public func finish() throws(SpoolError) {
+        if try finishWithoutLedger() { return }
         try flush()
         let missing = linesWithoutOutcome()
         guard missing.isEmpty else {
@@ -302,6 +303,34 @@ public final class ActiveFile: Sendable {
         }
         try System.fsync(spool.active)
         closeAll()
+    }
+
+    /// The short way to finish a fresh file whose outcomes are all still in memory and touch
+    /// no other file (no deferred fire, dead letter or rejected line), with nothing to keep in
+    /// `done/`: removing the file is then its whole durable record, and the ledger is never
+    /// written. One directory fsync instead of five syncs (the ledger's directory, the claim's,
+    /// its data, and two for the removals). Before that fsync a crash leaves the file in
+    /// `active/` without a ledger and all its fires go again: none had a durable outcome, as
+    /// the design allows. Most small files of a healthy day end this way; the per-file syncs
+    /// were what held the recorder to ~750 files/s (Benchmarks/latency). False: take the long way.
+    private func finishWithoutLedger() throws(SpoolError) -> Bool {
+        guard !recovered, spool.configuration.doneRetention == nil else { return false }
+        let simple = io.withLock { io in
+            io.ledgerFD < 0 && io.rejectFD < 0 && io.torn == 0
+                && state.withLock { $0.moves.isEmpty && $0.rejects.bytes.isEmpty }
+        }
+        guard simple, linesWithoutOutcome().isEmpty else { return false }
+        try end()
+        #if POSTBACKD_CRASH_POINTS
+        CrashPoint.reached(.fsyncRename)
+        #endif
+        try System.unlink(spool.active, name)
+        try System.fsync(spool.active)
+        // The claim did not fsync its rename: make sure the name is gone from incoming/ too
+        // (on ext4 the fsync above already committed it, and this one costs next to nothing).
+        try System.fsync(spool.incoming)
+        closeAll()
+        return true
     }
 
     /// Flushes and lets go without finishing (on a drain at shutdown): the file stays in
