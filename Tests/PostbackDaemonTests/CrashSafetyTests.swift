@@ -36,6 +36,15 @@ struct CrashSafetyTests {
             daemon.kill()
             _ = daemon.wait(timeoutSeconds: 10)
             #expect(sink.stats.requests > before, "round \(round): the daemon fired nothing before the kill")
+            // Requests the dead daemon had already written may still be in the sink's socket
+            // buffers: let the sink read them before taking what it has seen.
+            var seen = sink.stats.requests
+            for _ in 0..<30 {
+                usleep(100_000)
+                let now = sink.stats.requests
+                if now == seen { break }
+                seen = now
+            }
             let durable = Self.durableTransactions(fixture, perFile: perFile)
             atRisk.formUnion(Set(Self.transactions(sink.stats.uris)).subtracting(durable))
         }
