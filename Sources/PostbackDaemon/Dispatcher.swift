@@ -248,12 +248,16 @@ final class Dispatcher: Sendable {
                         record, context: .init(postbackID: postback.id, arrivalTime: arrival, random: random.next()),
                         into: &url)
                     let request = FireRequest(url: String(decoding: url, as: UTF8.self))
-                    recorder.stats.submitted.add(1, ordering: .relaxed)
                     let sentAt = SpoolTime.unixMicros()
                     let recorder = self.recorder
-                    engine.submit(request) { result in
+                    let sent = submit(request, probe: probe) { result in
                         recorder.completed(result, work: work, subject: subject, raw: range, sentAt: sentAt,
                                            host: host, probe: probe)
+                    }
+                    if !sent {
+                        recorder.heldBack(work: work, subject: subject, raw: range,
+                                          dueMillis: SpoolTime.unixMillis() + Self.slowHostDelay(age: 0),
+                                          reason: Self.slowHostReason(host))
                     }
                 }
                 if !fired && !file.replay.hasOutcome(line: line, postbackID: 0) {
@@ -339,12 +343,45 @@ final class Dispatcher: Sendable {
         var random = SplitMix64.cacheBuster()
         let url = postback.template.expand(
             record, context: .init(postbackID: postback.id, arrivalTime: deferred.firstAttempt / 1000, random: random.next()))
-        recorder.stats.submitted.add(1, ordering: .relaxed)
         let sentAt = SpoolTime.unixMicros()
         let recorder = self.recorder
-        engine.submit(FireRequest(url: url)) { result in
+        let sent = submit(FireRequest(url: url), probe: probe) { result in
             recorder.completed(result, taken: taken, subject: known, sentAt: sentAt, host: host, probe: probe)
         }
+        if !sent {
+            let now = SpoolTime.unixMillis()
+            recorder.heldBack(taken: taken, subject: known,
+                              dueMillis: now + Self.slowHostDelay(age: now - deferred.firstAttempt),
+                              reason: Self.slowHostReason(host))
+        }
+    }
+
+    // MARK: slow hosts
+
+    /// Hands a fire to the engine, waiting for a free slot unless the fire's host is slow:
+    /// false then. A slow partner costs its own fires a delay (they wait in deferred/), not
+    /// everyone's: the loop goes on with other hosts. A fast host is waited for, which is the
+    /// backpressure that keeps work in the spool. A breaker's probe always waits its turn,
+    /// since the breaker waits for it.
+    private func submit(_ request: FireRequest, probe: Bool, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
+        if probe {
+            engine.submit(request, completion: completion)
+        } else if !engine.submitUnlessHostSlow(request, completion: completion) {
+            return false
+        }
+        recorder.stats.submitted.add(1, ordering: .relaxed)
+        return true
+    }
+
+    /// How long a fire set aside for a slow host waits: 1 s at first, then half as long as it
+    /// has waited so far (at most 5 min), so a host that stays slow costs each waiting fire a
+    /// few rewrites in all, not one a second.
+    static func slowHostDelay(age: Int64) -> Int64 {
+        max(1000, min(300_000, age / 2))
+    }
+
+    static func slowHostReason(_ host: String) -> String {
+        "host \(host) is slow: all its connections are busy; deferred unsent"
     }
 }
 

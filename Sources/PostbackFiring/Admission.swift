@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The global and per-host caps on fires handed to curl. Callers wait here, outside curl,
 /// because CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit;
 /// waiting here keeps work in the spool (DESIGN.md, Firing: bounded).
@@ -19,6 +23,13 @@ final class Admission: @unchecked Sendable {
     fileprivate struct HostState {
         var inUse = 0
         var waiters = FIFO<Waiter>()
+        /// When each slot in use was taken (monotonic ms), oldest first; a finished fire gives
+        /// back the oldest. Fires of one host finish roughly in order, and where they do not
+        /// this understates the age, which errs towards waiting, as before.
+        var taken = FIFO<Int64>()
+        /// Found slow (full, its oldest out `slowAfter`); stays so until fires finish younger,
+        /// so a slow host whose slots all refill at once is not waited for again.
+        var slow = false
     }
 
     fileprivate enum Waiter {
@@ -37,12 +48,20 @@ final class Admission: @unchecked Sendable {
     fileprivate final class Ticket {
         let host: String
         var granted = false
+        /// Holds its host slot (and may be waiting for a global one).
+        var hasHostSlot = false
+        /// Gave up waiting for a host slot; skipped when one frees.
+        var abandoned = false
         init(host: String) { self.host = host }
     }
 
-    init(globalLimit: Int, hostLimit: Int) {
+    /// See `FiringConfiguration.slowHostAfter`, in ms.
+    private let slowAfter: Int64
+
+    init(globalLimit: Int, hostLimit: Int, slowAfterMillis: Int64 = 1000) {
         self.globalLimit = globalLimit
         self.hostLimit = hostLimit
+        self.slowAfter = slowAfterMillis
     }
 
     /// Takes both slots now, or returns false without waiting.
@@ -66,6 +85,48 @@ final class Admission: @unchecked Sendable {
             precondition(resume.isEmpty)
             while !ticket.granted { lock.wait() }
         }
+    }
+
+    /// Like `acquireBlocking`, except that it will not wait for a slow host: false, at once or
+    /// later, when all the host's slots are taken and the oldest has been out `slowAfter`.
+    /// The caller sets the fire aside and goes on with other hosts, so one slow partner
+    /// cannot stall fires for all the others; a fast host, whose slots free within
+    /// milliseconds, is waited for as before (that wait is the backpressure on the spool).
+    func acquireBlockingUnlessHostSlow(host: String) -> Bool {
+        if tryAcquire(host: host) { return true }
+        return lock.withLock {
+            if let state = hosts[host], state.inUse >= hostLimit,
+                state.slow || Self.nowMillis() - (state.taken.first ?? .max) >= slowAfter {
+                hosts[host]!.slow = true
+                return false
+            }
+            let ticket = Ticket(host: host)
+            var resume: [CheckedContinuation<Void, Never>] = []
+            requestHostSlot(.thread(ticket), resume: &resume)
+            precondition(resume.isEmpty)
+            while !ticket.granted {
+                if ticket.hasHostSlot {
+                    lock.wait()  // only a global slot is missing: that wait is not the host's fault
+                    continue
+                }
+                let oldest = hosts[host]?.taken.first ?? Self.nowMillis()
+                let deadline = (oldest + slowAfter) * 1_000_000
+                if !lock.wait(untilMonotonicNanos: deadline), !ticket.granted, !ticket.hasHostSlot,
+                    let first = hosts[host]?.taken.first, Self.nowMillis() - first >= slowAfter {
+                    ticket.abandoned = true
+                    hosts[host]?.slow = true
+                    return false
+                }
+            }
+            return true
+        }
+    }
+
+    /// CLOCK_MONOTONIC in ms: when host slots were taken, and how old the oldest is.
+    static func nowMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     func acquire(host: String) async {
@@ -96,7 +157,8 @@ final class Admission: @unchecked Sendable {
                     last = index.map { (host, $0) }
                 }
                 if let i = index {
-                    if let next = hosts.values[i].releaseOrHandOff() {
+                    if let next = hosts.values[i].releaseOrHandOff(slowAfter: slowAfter) {
+                        next.tookHostSlot()
                         requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
                         hosts.remove(at: i)
@@ -119,6 +181,7 @@ final class Admission: @unchecked Sendable {
 
     private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>]) {
         if hosts[waiter.host, default: HostState()].takeOrQueue(waiter, limit: hostLimit) {
+            waiter.tookHostSlot()
             var ignored = false
             requestGlobalSlot(waiter, resume: &resume, wokeThread: &ignored)
         }
@@ -148,11 +211,19 @@ final class Admission: @unchecked Sendable {
     var inFlight: Int { lock.withLock { globalInUse } }
 }
 
+extension Admission.Waiter {
+    /// Marks a blocked thread as holding its host slot: from then on it cannot give up.
+    func tookHostSlot() {
+        if case .thread(let ticket) = self { ticket.hasHostSlot = true }
+    }
+}
+
 extension Admission.HostState {
     /// Takes a slot if one is free and nobody is waiting ahead.
     mutating func takeIfFree(limit: Int) -> Bool {
         guard waiters.isEmpty, inUse < limit else { return false }
         inUse += 1
+        taken.append(Admission.nowMillis())
         return true
     }
 
@@ -162,9 +233,15 @@ extension Admission.HostState {
         return false
     }
 
-    /// A finished fire's slot: straight to the first waiter (count unchanged), or freed.
-    mutating func releaseOrHandOff() -> Admission.Waiter? {
-        if let next = waiters.popFirst() { return next }
+    /// A finished fire's slot: straight to the first waiter still waiting (count unchanged),
+    /// or freed. Waiters that gave up are dropped on the way.
+    mutating func releaseOrHandOff(slowAfter: Int64) -> Admission.Waiter? {
+        if let oldest = taken.popFirst(), slow, Admission.nowMillis() - oldest < slowAfter { slow = false }
+        while let next = waiters.popFirst() {
+            if case .thread(let ticket) = next, ticket.abandoned { continue }
+            taken.append(Admission.nowMillis())
+            return next
+        }
         inUse -= 1
         return nil
     }
@@ -176,6 +253,8 @@ struct FIFO<Element> {
     private var head = 0
 
     var isEmpty: Bool { head == items.count }
+
+    var first: Element? { head < items.count ? items[head] : nil }
 
     mutating func append(_ element: Element) { items.append(element) }
 

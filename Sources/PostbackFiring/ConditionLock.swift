@@ -11,7 +11,12 @@ final class ConditionLock: @unchecked Sendable {
 
     init() {
         precondition(pthread_mutex_init(mutex, nil) == 0)
-        precondition(pthread_cond_init(condition, nil) == 0)
+        // Timed waits count on the monotonic clock, so a clock step cannot stretch them.
+        var attributes = pthread_condattr_t()
+        precondition(pthread_condattr_init(&attributes) == 0)
+        precondition(pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC) == 0)
+        precondition(pthread_cond_init(condition, &attributes) == 0)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -30,6 +35,12 @@ final class ConditionLock: @unchecked Sendable {
     /// Only inside `withLock`.
     func wait() {
         pthread_cond_wait(condition, mutex)
+    }
+
+    /// Only inside `withLock`. False once CLOCK_MONOTONIC has passed `deadline` (ns).
+    func wait(untilMonotonicNanos deadline: Int64) -> Bool {
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(condition, mutex, &time) != ETIMEDOUT
     }
 
     func broadcast() {

@@ -27,6 +27,9 @@ public struct FiringConfiguration: Sendable {
     public var addressRules: AddressRules
     /// Sent as User-Agent so partners can tell our traffic apart; empty sends none.
     public var userAgent: String
+    /// A host is slow when all its slots are taken and the oldest has been out this long;
+    /// `submitUnlessHostSlow` then does not wait for it.
+    public var slowHostAfter: Duration = .seconds(1)
 
     public init(
         maxConcurrent: Int = 64, perHost: Int = 8,

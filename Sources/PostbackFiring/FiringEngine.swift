@@ -12,8 +12,10 @@ public final class FiringEngine: Sendable {
     public init(configuration: FiringConfiguration = FiringConfiguration()) {
         self.configuration = configuration
         let depth = 1 + configuration.queuedPerConnection
+        let slow = configuration.slowHostAfter.components
         admission = Admission(
-            globalLimit: configuration.maxConcurrent * depth, hostLimit: configuration.perHost * depth)
+            globalLimit: configuration.maxConcurrent * depth, hostLimit: configuration.perHost * depth,
+            slowAfterMillis: slow.seconds * 1000 + slow.attoseconds / 1_000_000_000_000_000)
         driver = MultiDriver(configuration: configuration, admission: admission)
         driver.start()
     }
@@ -30,6 +32,17 @@ public final class FiringEngine: Sendable {
         let host = Self.hostKey(request.url)
         admission.acquireBlocking(host: host)
         hand(Job(request: request, host: host, completion: completion))
+    }
+
+    /// Like `submit`, but does not wait for a slow host: false when all the host's slots are
+    /// taken and the oldest has been out `configuration.slowHostAfter` (at once, or when that
+    /// happens while this waits). The caller sets the fire aside (the daemon defers it to the spool) and goes on
+    /// with other hosts, so one slow partner cannot stall the rest. A fast host is waited for.
+    public func submitUnlessHostSlow(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
+        let host = Self.hostKey(request.url)
+        guard admission.acquireBlockingUnlessHostSlow(host: host) else { return false }
+        hand(Job(request: request, host: host, completion: completion))
+        return true
     }
 
     /// Hands the fire in only if both slots are free now; false means "try later", so a
