@@ -54,10 +54,12 @@ public final class Daemon: Sendable {
         let (catalog, paused) = (catalog, paused)
         let breakers = HostBreakers(configuration: .init(
             consecutiveFailures: settings.breakerFailures, coolDown: settings.breakerCooldown))
-        // Twice what the engine itself admits: room for a batch being recorded while the
-        // pool stays full, and still only a few milliseconds of fires at risk in a crash.
+        // Room for the recorder to stall on a slow fsync (a disk hiccup) without holding up
+        // the next fires: 2,048 is 0.4 s of fires at 5,000/s (Benchmarks/latency; with 256,
+        // fsync stalls under I/O load became 100-500 ms of queueing before firing), and at
+        // least twice what the engine itself admits. Also the most fires a crash can repeat.
         let firing = settings.firingConfiguration
-        let outstanding = max(256, 2 * firing.maxConcurrent * (1 + firing.queuedPerConnection))
+        let outstanding = max(2048, 2 * firing.maxConcurrent * (1 + firing.queuedPerConnection))
         recorder = Recorder(logger: logger, policy: settings.retryPolicy, breakers: breakers,
                             outstandingLimit: outstanding) { id, reason in
             do {
