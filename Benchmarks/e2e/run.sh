@@ -8,6 +8,7 @@
 # shared 2-core machine a single run mostly measures the neighbours. With LOG_TARGET=stderr the
 # daemon's log lines go to a file (as under a plain supervisor), not to /dev/null.
 set -euo pipefail
+. "$(dirname "$0")/../daemon-config.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 bench=${BENCH_REFERENCES:-$top/../shared/bench}
@@ -47,16 +48,7 @@ cat > "$work/catalog.json" <<JSON
 {"postbacks": [{"id": 1, "status": "active", "type": "conversion", "level": "specific", "partner_id": 7,
   "offer_id": 3, "delivery": "postback", "url": "http://127.0.0.1:18080/pb?click={sub1}&currency={currency}"}]}
 JSON
-cat > "$work/postbackd.conf" <<CONF
-spool = $work/spool
-catalog = $work/catalog.json
-state_directory = $work/state
-allow_address = 127.0.0.0/8
-max_concurrent = $concurrency
-per_host = $concurrency
-log_target = $log_target
-log_level = $log_level
-CONF
+write_daemon_config "$work" "$concurrency" "$concurrency" "$log_target" "$log_level"
 
 seconds() { local s=$1 e=$2; awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'; }
 

@@ -15,6 +15,7 @@
 # with SIGTERM at the end. Also prints the CPU the daemon, the harness and everything else on
 # the machine used during each scenario, since a shared machine moves these figures.
 set -euo pipefail
+. "$(dirname "$0")/../daemon-config.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 rate=${RATE:-5000}
@@ -60,15 +61,7 @@ run_scenario() {
   {"id": 2, "status": "active", "type": "conversion", "level": "specific", "partner_id": 8, "offer_id": 3,
    "delivery": "postback", "description": "slow partner", "url": "http://127.0.0.2:$port/slow?id={sub1}"}]}
 JSON
-    cat > "$dir/postbackd.conf" <<CONF
-spool = $dir/spool
-catalog = $dir/catalog.json
-state_directory = $dir/state
-allow_address = 127.0.0.0/8
-max_concurrent = $max_concurrent
-per_host = $per_host
-log_target = $log_target
-CONF
+    write_daemon_config "$dir" "$max_concurrent" "$per_host" "$log_target"
     "$bench" --spool "$dir/spool" --port "$port" --rate "$rate" --seconds "$duration" --per-file "$per_file" \
         --slow-every "$slow" --slow-delay-ms "$slow_delay_ms" --drain "$drain" --label "$name" \
         --ready-file "$dir/ready" --done-file "$dir/done" > "$dir/report" 2>&1 &

@@ -14,6 +14,7 @@
 # prints the series every 5 s and a summary, stops the daemon with SIGTERM, and removes the
 # spool. Exit status 0 when the peak (VmHWM) is within LIMIT_MB, 1 otherwise.
 set -euo pipefail
+. "$(dirname "$0")/../daemon-config.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 count=${COUNT:-10000000}
@@ -84,15 +85,7 @@ cat > "$work/catalog.json" <<JSON
 {"postbacks": [{"id": 1, "status": "active", "type": "conversion", "level": "specific", "partner_id": 7,
   "offer_id": 3, "delivery": "postback", "url": "http://127.0.0.1:18080/pb?click={sub1}&currency={currency}"}]}
 JSON
-cat > "$work/postbackd.conf" <<CONF
-spool = $work/spool
-catalog = $work/catalog.json
-state_directory = $work/state
-allow_address = 127.0.0.0/8
-max_concurrent = $max_concurrent
-per_host = $per_host
-log_target = $log_target
-CONF
+write_daemon_config "$work" "$max_concurrent" "$per_host" "$log_target"
 
 echo "postbackd run (log_target=$log_target, max_concurrent=$max_concurrent, per_host=$per_host); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 "$postbackd" run --config "$work/postbackd.conf" 2> "$work/daemon.stderr" &
