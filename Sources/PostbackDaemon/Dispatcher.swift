@@ -267,7 +267,7 @@ final class Dispatcher: Sendable {
         }
         if isStopping {
             // Drain: the fires already out finish; the rest of the file waits for a restart.
-            work.broken.store(true, ordering: .relaxed)
+            work.interrupted.store(true, ordering: .relaxed)
         }
         if work.done() { recorder.finish(work) }
     }

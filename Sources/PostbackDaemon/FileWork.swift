@@ -11,6 +11,9 @@ final class FileWork: Sendable {
     /// Set when an outcome could not be written; the file is then released, not finished,
     /// so a later run fires what has no outcome instead of the file vanishing.
     let broken = Atomic<Bool>(false)
+    /// Set when a drain stopped dispatching the file part-way: released, not finished, too,
+    /// but nothing went wrong.
+    let interrupted = Atomic<Bool>(false)
 
     init(_ file: ActiveFile) {
         self.file = file

@@ -81,6 +81,9 @@ final class Recorder: @unchecked Sendable {
                 if work.broken.load(ordering: .relaxed) {
                     try work.file.release()
                     self.logger.error("spool file \(work.file.name) released unfinished after a write error; it is resumed from its ledger")
+                } else if work.interrupted.load(ordering: .relaxed) {
+                    try work.file.release()
+                    self.logger.notice("spool file \(work.file.name) released part-way at shutdown; the next start fires the rest")
                 } else {
                     try work.file.finish()
                 }
