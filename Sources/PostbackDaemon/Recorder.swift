@@ -245,21 +245,15 @@ final class Recorder: @unchecked Sendable {
             switch decide(result, attemptsMade: 1, age: .zero) {
             case .succeeded:
                 try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
-                stats.succeeded.add(1, ordering: .relaxed)
-                metrics.fired(.succeeded)
-                log.record(.succeeded, subject, attempt: 1, result: result, detail: "")
+                tally(.succeeded, subject, attempt: 1, result: result, detail: "")
             case .retry(let dueMillis, let why):
                 try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
                                        attempt: attempt, nextDue: dueMillis, error: why)
-                stats.deferred.add(1, ordering: .relaxed)
-                metrics.fired(.deferred)
-                log.record(.deferred, subject, attempt: 1, result: result, detail: why)
+                tally(.deferred, subject, attempt: 1, result: result, detail: why)
             case .deadLetter(let why):
                 try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
                                      attempt: attempt, error: why)
-                stats.failed.add(1, ordering: .relaxed)
-                metrics.fired(.failed)
-                log.record(.failed, subject, attempt: 1, result: result, detail: why)
+                tally(.failed, subject, attempt: 1, result: result, detail: why)
             }
         } catch {
             noteWriteError(work, error)
@@ -277,19 +271,13 @@ final class Recorder: @unchecked Sendable {
             switch decide(result, attemptsMade: attemptNumber, age: age) {
             case .succeeded:
                 try taken.succeeded(attempt: attempt)
-                stats.succeeded.add(1, ordering: .relaxed)
-                metrics.fired(.succeeded)
-                log.record(.succeeded, subject, attempt: attemptNumber, result: result, detail: "")
+                tally(.succeeded, subject, attempt: attemptNumber, result: result, detail: "")
             case .retry(let dueMillis, let why):
                 try taken.reschedule(nextDue: dueMillis, attempt: attempt, error: why)
-                stats.deferred.add(1, ordering: .relaxed)
-                metrics.fired(.deferred)
-                log.record(.deferred, subject, attempt: attemptNumber, result: result, detail: why)
+                tally(.deferred, subject, attempt: attemptNumber, result: result, detail: why)
             case .deadLetter(let why):
                 try taken.deadLetter(attempt: attempt, error: why)
-                stats.failed.add(1, ordering: .relaxed)
-                metrics.fired(.failed)
-                log.record(.failed, subject, attempt: attemptNumber, result: result, detail: why)
+                tally(.failed, subject, attempt: attemptNumber, result: result, detail: why)
             }
         } catch {
             if Self.isOutOfSpace(error) { enterDiskFull(error) }
@@ -298,7 +286,7 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
-    /// A fire held back unsent because its host's circuit breaker is open.
+    /// A fire held back unsent: its host's circuit breaker is open, or the host is slow.
     func heldBack(work: FileWork, subject: FireLog.Subject, raw: Range<Int>, dueMillis: Int64, reason: String) {
         queue.async {
             defer {
@@ -308,11 +296,9 @@ final class Recorder: @unchecked Sendable {
             do {
                 try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
                                        attempt: nil, nextDue: dueMillis, error: reason)
-                self.stats.deferred.add(1, ordering: .relaxed)
                 self.stats.heldBack.add(1, ordering: .relaxed)
-                self.metrics.fired(.deferred)
                 self.metrics.heldBack()
-                self.log.record(.deferred, subject, attempt: 0, result: nil, detail: reason)
+                self.tally(.deferred, subject, attempt: 0, result: nil, detail: reason)
             } catch {
                 self.noteWriteError(work, error)
             }
@@ -320,17 +306,15 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
-    /// A retry held back unsent because its host's circuit breaker is open; its attempt count stays.
+    /// A retry held back unsent (breaker open or host slow); its attempt count stays.
     func heldBack(taken: TakenFire, subject: FireLog.Subject, dueMillis: Int64, reason: String) {
         queue.async {
             defer { self.inFlight.leave() }
             do {
                 try taken.reschedule(nextDue: dueMillis, attempt: nil, error: reason)
-                self.stats.deferred.add(1, ordering: .relaxed)
                 self.stats.heldBack.add(1, ordering: .relaxed)
-                self.metrics.fired(.deferred)
                 self.metrics.heldBack()
-                self.log.record(.deferred, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
+                self.tally(.deferred, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
             } catch {
                 self.stats.writeErrors.add(1, ordering: .relaxed)
                 self.logger.error("deferred fire \(taken.name): cannot reschedule: \(error)")
@@ -343,13 +327,31 @@ final class Recorder: @unchecked Sendable {
         queue.async {
             do {
                 try taken.deadLetter(attempt: nil, error: reason)
-                self.stats.failed.add(1, ordering: .relaxed)
-                self.metrics.fired(.failed)
-                self.log.record(.failed, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
+                self.tally(.failed, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
             } catch {
                 self.logger.error("deferred fire \(taken.name): cannot dead-letter: \(error)")
             }
         }
+    }
+
+    /// Counts an outcome where it is counted (stats for `--once` and STATUS=, Prometheus) and
+    /// logs it: one place, so the three never disagree.
+    private func tally(_ outcome: FireLog.Outcome, _ subject: FireLog.Subject, attempt: Int, result: FireResult?,
+                       detail: String) {
+        switch outcome {
+        case .succeeded:
+            stats.succeeded.add(1, ordering: .relaxed)
+            metrics.fired(.succeeded)
+        case .deferred:
+            stats.deferred.add(1, ordering: .relaxed)
+            metrics.fired(.deferred)
+        case .failed:
+            stats.failed.add(1, ordering: .relaxed)
+            metrics.fired(.failed)
+        case .skipped:
+            preconditionFailure("skips are counted where they happen, on the firing loop")
+        }
+        log.record(outcome, subject, attempt: attempt, result: result, detail: detail)
     }
 
     enum Decision {
