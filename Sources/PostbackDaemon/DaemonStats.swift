@@ -9,6 +9,6 @@ final class DaemonStats: Sendable {
     let skippedPartnerAuthored = Atomic<Int>(0)
     let writeErrors = Atomic<Int>(0)
     let autoPaused = Atomic<Int>(0)
-    /// Fires deferred unsent because their host's circuit breaker was open.
+    /// Fires deferred unsent because their host's circuit breaker was open or the host was slow.
     let heldBack = Atomic<Int>(0)
 }

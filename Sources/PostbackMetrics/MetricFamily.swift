@@ -26,10 +26,10 @@ extension MetricFamily {
 
     public static let fires = MetricFamily(
         name: "postbackd_fires_total", kind: .counter, labels: ["outcome"],
-        help: "Fires that reached an outcome: succeeded (2xx), deferred (a retry is scheduled, breaker hold-backs included), failed (dead-lettered), skipped (partner-authored while partner_postbacks = off).")
+        help: "Fires that reached an outcome: succeeded (2xx), deferred (a retry is scheduled, hold-backs included), failed (dead-lettered), skipped (partner-authored while partner_postbacks = off).")
     public static let heldBack = MetricFamily(
         name: "postbackd_fires_held_back_total", kind: .counter, labels: [],
-        help: "Fires deferred unsent because their host's circuit breaker was open (also counted as deferred).")
+        help: "Fires deferred unsent because their host's circuit breaker was open or the host was slow, all its connections busy (also counted as deferred).")
     public static let attempts = MetricFamily(
         name: "postbackd_fire_attempts_total", kind: .counter, labels: [],
         help: "HTTP attempts that came back with a result (an answer, an error or a refusal by the address rules).")

@@ -82,7 +82,7 @@ public final class PostbackdMetrics: Sendable {
         }
     }
 
-    /// A fire was deferred unsent by its host's circuit breaker (count it as deferred too).
+    /// A fire was deferred unsent: its host's breaker was open or the host slow (count it as deferred too).
     public func heldBack() {
         heldBackCounter.increment()
     }
