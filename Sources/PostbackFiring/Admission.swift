@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The global and per-host caps on fires handed to curl. Callers wait here, outside curl,
 /// because CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit;
 /// waiting here keeps work in the spool (DESIGN.md, Firing: bounded).
@@ -95,8 +91,7 @@ final class Admission: @unchecked Sendable {
     func acquireBlockingUnlessHostSlow(host: String) -> Bool {
         if tryAcquire(host: host) { return true }
         return lock.withLock {
-            if let state = hosts[host], state.inUse >= hostLimit,
-                state.slow || Self.nowMillis() - (state.taken.first ?? .max) >= slowAfter {
+            if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
                 hosts[host]!.slow = true
                 return false
             }
@@ -109,10 +104,10 @@ final class Admission: @unchecked Sendable {
                     lock.wait()  // only a global slot is missing: that wait is not the host's fault
                     continue
                 }
-                let oldest = hosts[host]?.taken.first ?? Self.nowMillis()
+                let oldest = hosts[host]?.taken.first ?? monotonicMillis()
                 let deadline = (oldest + slowAfter) * 1_000_000
                 if !lock.wait(untilMonotonicNanos: deadline), !ticket.granted, !ticket.hasHostSlot,
-                    let first = hosts[host]?.taken.first, Self.nowMillis() - first >= slowAfter {
+                    hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
                     ticket.abandoned = true
                     hosts[host]?.slow = true
                     return false
@@ -120,13 +115,6 @@ final class Admission: @unchecked Sendable {
             }
             return true
         }
-    }
-
-    /// CLOCK_MONOTONIC in ms: when host slots were taken, and how old the oldest is.
-    static func nowMillis() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     func acquire(host: String) async {
@@ -219,11 +207,17 @@ extension Admission.Waiter {
 }
 
 extension Admission.HostState {
+    /// All its slots are taken and it is marked slow or its oldest fire has been out
+    /// `slowAfter` ms: not worth waiting for.
+    func isSlow(limit: Int, slowAfter: Int64) -> Bool {
+        inUse >= limit && (slow || monotonicMillis() - (taken.first ?? .max) >= slowAfter)
+    }
+
     /// Takes a slot if one is free and nobody is waiting ahead.
     mutating func takeIfFree(limit: Int) -> Bool {
         guard waiters.isEmpty, inUse < limit else { return false }
         inUse += 1
-        taken.append(Admission.nowMillis())
+        taken.append(monotonicMillis())
         return true
     }
 
@@ -236,10 +230,10 @@ extension Admission.HostState {
     /// A finished fire's slot: straight to the first waiter still waiting (count unchanged),
     /// or freed. Waiters that gave up are dropped on the way.
     mutating func releaseOrHandOff(slowAfter: Int64) -> Admission.Waiter? {
-        if let oldest = taken.popFirst(), slow, Admission.nowMillis() - oldest < slowAfter { slow = false }
+        if let oldest = taken.popFirst(), slow, monotonicMillis() - oldest < slowAfter { slow = false }
         while let next = waiters.popFirst() {
             if case .thread(let ticket) = next, ticket.abandoned { continue }
-            taken.append(Admission.nowMillis())
+            taken.append(monotonicMillis())
             return next
         }
         inUse -= 1

@@ -12,10 +12,9 @@ public final class FiringEngine: Sendable {
     public init(configuration: FiringConfiguration = FiringConfiguration()) {
         self.configuration = configuration
         let depth = 1 + configuration.queuedPerConnection
-        let slow = configuration.slowHostAfter.components
         admission = Admission(
             globalLimit: configuration.maxConcurrent * depth, hostLimit: configuration.perHost * depth,
-            slowAfterMillis: slow.seconds * 1000 + slow.attoseconds / 1_000_000_000_000_000)
+            slowAfterMillis: Int64(configuration.slowHostAfter.curlMilliseconds))
         driver = MultiDriver(configuration: configuration, admission: admission)
         driver.start()
     }
@@ -36,8 +35,9 @@ public final class FiringEngine: Sendable {
 
     /// Like `submit`, but does not wait for a slow host: false when all the host's slots are
     /// taken and the oldest has been out `configuration.slowHostAfter` (at once, or when that
-    /// happens while this waits). The caller sets the fire aside (the daemon defers it to the spool) and goes on
-    /// with other hosts, so one slow partner cannot stall the rest. A fast host is waited for.
+    /// happens while this waits). The caller sets the fire aside (the daemon defers it to the
+    /// spool) and goes on with other hosts, so one slow partner cannot stall the rest. A fast
+    /// host is waited for.
     public func submitUnlessHostSlow(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
         let host = Self.hostKey(request.url)
         guard admission.acquireBlockingUnlessHostSlow(host: host) else { return false }

@@ -279,11 +279,9 @@ final class MultiDriver: @unchecked Sendable {
         finished.removeAll(keepingCapacity: true)
     }
 
-    /// Coarse (a few ms) is plenty to charge waiting against a timeout of seconds, and
-    /// reading it costs a fraction of CLOCK_MONOTONIC.
+    /// The clock Admission uses too. Read only for fires that wait for a slot; the precise clock
+    /// costs some tens of ns more per read than CLOCK_MONOTONIC_COARSE, nothing beside a fire.
     private static func nowMilliseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC_COARSE, &now)
-        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000 + 1  // never 0
+        monotonicMillis() + 1  // never 0: `since == 0` means "has not waited"
     }
 }
