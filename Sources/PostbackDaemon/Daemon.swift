@@ -118,8 +118,7 @@ public final class Daemon: Sendable {
         #if POSTBACKD_CRASH_POINTS
         CrashPoint.reached(.drain)
         #endif
-        let deadline = DispatchTime.now() + .milliseconds(Int(timeout.milliseconds))
-        if recorder.inFlight.wait(timeout: deadline) == .timedOut {
+        if !recorder.inFlight.wait(upTo: timeout) {
             logger.warning("stop timeout reached with fires in flight; their files are resumed at the next start")
         }
         recorder.queue.sync {}

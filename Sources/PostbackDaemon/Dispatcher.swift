@@ -385,7 +385,6 @@ final class Dispatcher: Sendable {
     }
 }
 
-
 extension SplitMix64 {
     /// For `{random}`: seeded once (per spool file or retry) from the system generator.
     static func cacheBuster() -> SplitMix64 {

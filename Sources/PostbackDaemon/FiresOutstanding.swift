@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 
 /// Fires handed to the engine whose outcome is not recorded yet, and the bound on them.
@@ -55,15 +54,15 @@ final class FiresOutstanding: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Until no fire is outstanding or `timeout` passes.
-    func wait(timeout: DispatchTime) -> DispatchTimeoutResult {
-        let seconds = Double(Int64(clamping: timeout.uptimeNanoseconds) - Int64(clamping: DispatchTime.now().uptimeNanoseconds)) / 1e9
-        let deadline = Date(timeIntervalSinceNow: max(0, seconds))
+    /// Until no fire is outstanding (true) or `timeout` has passed (false).
+    func wait(upTo timeout: Duration) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        let deadline = Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18)
         condition.lock()
         defer { condition.unlock() }
         while count > 0 {
-            if !condition.wait(until: deadline) { return count > 0 ? .timedOut : .success }
+            if !condition.wait(until: deadline) { return count == 0 }
         }
-        return .success
+        return true
     }
 }
