@@ -65,6 +65,6 @@ public enum StderrLine {
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || scalar.value == 0x7F
+        scalar.isASCII && isControlByte(UInt8(scalar.value))
     }
 }
