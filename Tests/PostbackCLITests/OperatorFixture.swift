@@ -100,13 +100,3 @@ func aligned(_ rows: [[String]]) -> String {
             .joined()
     }.joined(separator: "\n") + "\n"
 }
-
-/// Polls `condition` until it holds or `seconds` pass.
-func eventually(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try condition() { return true }
-        usleep(20_000)
-    }
-    return try condition()
-}

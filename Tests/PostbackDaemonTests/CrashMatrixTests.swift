@@ -146,15 +146,15 @@ struct CrashMatrixTests {
         case .reload:
             // One SIGHUP at a time, each after the previous reload is done: signals sent
             // together may be delivered as one.
-            _ = eventually(10) { requests() >= trigger }
+            _ = eventually(10, every: 0.005) { requests() >= trigger }
             for sent in 1...pass {
                 daemon.signal(SIGHUP)
                 if sent < pass {
-                    _ = eventually(10) { daemon.stderr.components(separatedBy: "catalog reloaded from").count - 1 >= sent }
+                    _ = eventually(10, every: 0.005) { daemon.stderr.components(separatedBy: "catalog reloaded from").count - 1 >= sent }
                 }
             }
         case .drain:
-            _ = eventually(10) { requests() >= trigger }
+            _ = eventually(10, every: 0.005) { requests() >= trigger }
             daemon.signal(SIGTERM)
         }
         let status = daemon.wait(timeoutSeconds: Self.crashRunSeconds)
@@ -334,17 +334,6 @@ struct CrashMatrixTests {
         let latest = fixture.files(in: "deferred").compactMap { Int64($0.prefix { $0 != "-" }) }.max() ?? 0
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return UInt32(min(2000, max(0, latest - now)) + 20) * 1000
-    }
-
-    /// Waits (bounded) until `condition` holds, with a blocking sleep: on a busy 2-core
-    /// machine a Task.sleep wake-up can come late.
-    private func eventually(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(5_000)
-        }
-        return condition()
     }
 }
 

@@ -42,11 +42,11 @@ struct DiskFullTests {
         defer { daemon.kill() }
         #expect(ServiceModeTests.expectNotify(notify, "STATUS=DISK FULL, not claiming"), "stderr: \(daemon.stderr)")
         #expect(daemon.stderr.contains("spool disk full"))
-        #expect(ServiceModeTests.eventually(10) { sink.stats.requests == records })
+        #expect(eventually(10) { sink.stats.requests == records })
 
         // Space returns: the file's outcomes are written, it is resumed from its ledger, finished.
         unlink(mountPoint + "/filler")
-        #expect(ServiceModeTests.eventually(15) { fixture.files(in: "active").isEmpty && daemon.stderr.contains("claiming resumes") },
+        #expect(eventually(15) { fixture.files(in: "active").isEmpty && daemon.stderr.contains("claiming resumes") },
                 "active: \(fixture.files(in: "active")), stderr: \(daemon.stderr.suffix(1500))")
         daemon.signal(SIGTERM)
         #expect(daemon.wait(timeoutSeconds: 30) == 0)

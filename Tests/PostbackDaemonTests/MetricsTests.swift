@@ -40,7 +40,7 @@ struct MetricsTests {
             "postbackd", ["run", "--config", fixture.configPath], environment: ["POSTBACKD_LOG_TARGET": "stderr"])
         defer { daemon.kill() }
         let port = try #require(Self.metricsPort(daemon), "stderr: \(daemon.stderr)")
-        #expect(ServiceModeTests.eventually { daemon.stderr.contains("postbackd ready") })
+        #expect(eventually { daemon.stderr.contains("postbackd ready") })
         // The endpoint is the daemon's only listening socket.
         #expect(Self.listeningPorts(pid: daemon.pid) == [port])
 
@@ -57,7 +57,7 @@ struct MetricsTests {
 
         // Counters settle once the held-back retry is recorded; spool depths within one 5 s sample.
         var metrics: [String: Double] = [:]
-        let settled = Self.poll(20) {
+        let settled = eventually(20, every: 0.2) {  // each try is a scrape
             metrics = (try? Self.scrape(port: port).series) ?? [:]
             return metrics["postbackd_fires_held_back_total"] == 1 && metrics["postbackd_spool_queue_depth{queue=\"bad\"}"] == 1
                 && metrics["postbackd_spool_queue_depth{queue=\"failed\"}"] == 2
@@ -113,7 +113,7 @@ struct MetricsTests {
         // A refused catalog: the old one keeps serving, the reload is marked failed.
         try fixture.writeCatalog("{\"postbacks\": [{\"id\": 1, \"url\": \"ftp://x\"}]}")
         daemon.signal(SIGHUP)
-        #expect(Self.poll(10) { (try? Self.scrape(port: port).series["postbackd_catalog_last_reload_success"]) == 0 })
+        #expect(eventually(10, every: 0.2) { (try? Self.scrape(port: port).series["postbackd_catalog_last_reload_success"]) == 0 })
         #expect(try Self.scrape(port: port).series["postbackd_catalog_postbacks"] == 4)
 
         daemon.signal(SIGTERM)
@@ -130,7 +130,7 @@ struct MetricsTests {
         let daemon = try ProcessRunner.start(
             "postbackd", ["run", "--config", off.configPath], environment: ["POSTBACKD_LOG_TARGET": "stderr"])
         defer { daemon.kill() }
-        #expect(ServiceModeTests.eventually { daemon.stderr.contains("postbackd ready") }, "stderr: \(daemon.stderr)")
+        #expect(eventually { daemon.stderr.contains("postbackd ready") }, "stderr: \(daemon.stderr)")
         #expect(Self.listeningPorts(pid: daemon.pid).isEmpty)
         #expect(!daemon.stderr.contains("metrics"))
         daemon.signal(SIGTERM)
@@ -162,22 +162,12 @@ struct MetricsTests {
     /// The port from the daemon's "metrics: http://127.0.0.1:PORT/metrics" line.
     static func metricsPort(_ daemon: ProcessRunner.Child) -> Int? {
         var port: Int?
-        _ = ServiceModeTests.eventually {
+        _ = eventually {
             guard let range = daemon.stderr.range(of: "metrics: http://127.0.0.1:") else { return false }
             port = Int(daemon.stderr[range.upperBound...].prefix { $0.isNumber })
             return port != nil
         }
         return port
-    }
-
-    /// Polls every 200 ms: each try is a scrape, so not the 10 ms of `eventually`.
-    static func poll(_ seconds: Double, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(200_000)
-        }
-        return condition()
     }
 
     struct Page {

@@ -5,17 +5,6 @@ import Testing
 
 @Suite("postbackd as a service: sd_notify, inotify, SIGHUP, SIGTERM", .serialized)
 struct ServiceModeTests {
-    /// Waits (bounded) until `condition` holds. It polls with a blocking sleep on purpose: on
-    /// a 2-core machine the test pool may be busy, and a Task.sleep wake-up could come late.
-    static func eventually(_ seconds: Double = 10, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(10_000)
-        }
-        return condition()
-    }
-
     /// The next notify datagram that contains `needle`, skipping STATUS/WATCHDOG chatter.
     static func expectNotify(_ receiver: DatagramReceiver, _ needle: String) -> Bool {
         let deadline = Date().addingTimeInterval(10)
@@ -45,8 +34,8 @@ struct ServiceModeTests {
 
         // A file dropped by rename is fired at once (inotify), not at the next rescan.
         try fixture.drop("one.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
-        #expect(Self.eventually(2) { sink.stats.requests == 1 })
-        #expect(Self.eventually(5) { fixture.files(in: "active").isEmpty })
+        #expect(eventually(2) { sink.stats.requests == 1 })
+        #expect(eventually(5) { fixture.files(in: "active").isEmpty })
 
         // SIGHUP with a broken catalog: refused, the old one keeps serving.
         try fixture.writeCatalog("{\"postbacks\": [{\"id\": 1, \"url\": \"ftp://x\"}]}")
@@ -54,7 +43,7 @@ struct ServiceModeTests {
         #expect(Self.expectNotify(notify, "RELOADING=1"))
         #expect(Self.expectNotify(notify, "READY=1"))
         try fixture.drop("two.jsonl", conversion("t2", partner: 7, offer: 3) + "\n")
-        #expect(Self.eventually(5) { sink.stats.requests == 2 })
+        #expect(eventually(5) { sink.stats.requests == 2 })
         #expect(sink.stats.uris.last == "/status/204?click=c&t=t2")
 
         // A valid catalog is taken on the next SIGHUP.
@@ -62,7 +51,7 @@ struct ServiceModeTests {
         daemon.signal(SIGHUP)
         #expect(Self.expectNotify(notify, "READY=1"))
         try fixture.drop("three.jsonl", conversion("t3", partner: 7, offer: 3) + "\n")
-        #expect(Self.eventually(5) { sink.stats.requests == 3 })
+        #expect(eventually(5) { sink.stats.requests == 3 })
         #expect(sink.stats.uris.last == "/status/200?new=c&t=t3")
 
         daemon.signal(SIGTERM)
@@ -92,12 +81,12 @@ struct ServiceModeTests {
             "postbackd", ["run", "--config", fixture.configPath], environment: ["POSTBACKD_LOG_TARGET": "stderr"])
         defer { daemon.kill() }
         try fixture.drop("kept.jsonl", conversion("t1", partner: 7, offer: 3) + "\n")
-        #expect(Self.eventually(5) { fixture.files(in: "done") == ["kept.jsonl", "kept.jsonl.ledger"] })
+        #expect(eventually(5) { fixture.files(in: "done") == ["kept.jsonl", "kept.jsonl.ledger"] })
         #expect(fixture.files(in: "tmp").contains("in-progress.jsonl") && !fixture.files(in: "tmp").contains("abandoned.jsonl"))
         // Kept for the retention (2 s), gone within about twice that.
         usleep(1_000_000)
         #expect(fixture.files(in: "done").count == 2, "removed before its retention")
-        #expect(Self.eventually(6) { fixture.files(in: "done").isEmpty }, "done/: \(fixture.files(in: "done"))")
+        #expect(eventually(6) { fixture.files(in: "done").isEmpty }, "done/: \(fixture.files(in: "done"))")
         #expect(fixture.files(in: "tmp") == ["in-progress.jsonl"])
         daemon.signal(SIGTERM)
         #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr)")
@@ -117,7 +106,7 @@ struct ServiceModeTests {
         let daemon = try ProcessRunner.start(
             "postbackd", ["run", "--config", fixture.configPath], environment: ["POSTBACKD_LOG_TARGET": "stderr"])
         defer { daemon.kill() }
-        #expect(Self.eventually(10) { sink.stats.requests >= 50 })
+        #expect(eventually(10) { sink.stats.requests >= 50 })
         daemon.signal(SIGTERM)
         #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr)")
         // A drain is not an error: the file it stopped in is released with a notice.
