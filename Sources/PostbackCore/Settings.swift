@@ -62,6 +62,17 @@ public struct Settings: Sendable, Equatable {
         public var description: String { all.map(\.description).joined(separator: "\n") }
     }
 
+    /// Where the settings file is looked for when neither `--config` nor POSTBACKD_CONFIG names one.
+    public static let defaultConfigPath = "/etc/postbackd/postbackd.conf"
+
+    /// Which settings file applies, the same for `postbackd run` and every `postbackctl`
+    /// command: `--config`, else POSTBACKD_CONFIG, else `defaultConfigPath` if `exists` says it
+    /// is there, else none (defaults, environment and flags only). `exists` is the one piece of
+    /// I/O, handed in so the rule stays here, testable without a file system.
+    public static func configPath(flag: String?, environment: [String: String], exists: (String) -> Bool) -> String? {
+        flag ?? environment["POSTBACKD_CONFIG"] ?? (exists(defaultConfigPath) ? defaultConfigPath : nil)
+    }
+
     /// Builds settings from the file's text, the environment and flags, in rising priority.
     /// Returns every problem found, so a reload can be refused with all its reasons.
     public static func resolve(

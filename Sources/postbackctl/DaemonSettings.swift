@@ -6,20 +6,15 @@ import PostbackSpool
 /// The daemon's settings, found the way `postbackd run` finds them, so an operator's
 /// `postbackctl spool` looks at the spool the running daemon uses without repeating its paths.
 ///
-/// Mirrors `RunCommand.resolveSettings` in Sources/postbackd (config file: `--config`, else
-/// `POSTBACKD_CONFIG`, else /etc/postbackd/postbackd.conf when it exists; then POSTBACKD_<KEY>;
-/// then flags). Kept here rather than shared because the executables share no module but
-/// PostbackCore, which does no I/O.
+/// The same steps as `RunCommand.resolveSettings` in Sources/postbackd: the file from
+/// `Settings.configPath` (the lookup order lives there, once), then `Settings.resolve` for
+/// POSTBACKD_<KEY> and flags; only the reading and the error output are each executable's own.
 enum DaemonSettings {
-    static let defaultConfig = "/etc/postbackd/postbackd.conf"
-
     /// Resolves settings; every problem goes to stderr as `config: <source>: <key>: <what>`, exit 1.
     static func resolve(config: String?, flags: [(key: String, value: String)] = []) throws(ExitCode) -> Settings {
         let environment = ProcessInfo.processInfo.environment
         var file: (name: String, text: String)?
-        let path = config ?? environment["POSTBACKD_CONFIG"]
-            ?? (FileManager.default.fileExists(atPath: defaultConfig) ? defaultConfig : nil)
-        if let path {
+        if let path = Settings.configPath(flag: config, environment: environment, exists: FileManager.default.fileExists) {
             guard let data = FileManager.default.contents(atPath: path) else {
                 Output.error("config \(path): cannot read (missing or not readable)")
                 throw ExitCode.failure

@@ -40,8 +40,6 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Process every file in incoming/ and every deferred fire due now, then exit with a JSON summary.")
     var once = false
 
-    static let defaultConfig = "/etc/postbackd/postbackd.conf"
-
     func run() async throws {
         let settings = try resolveSettings()
         let logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
@@ -102,8 +100,7 @@ struct RunCommand: AsyncParsableCommand {
     func resolveSettings() throws -> Settings {
         let environment = ProcessInfo.processInfo.environment
         var file: (name: String, text: String)?
-        let path = config ?? environment["POSTBACKD_CONFIG"] ?? (FileManager.default.fileExists(atPath: Self.defaultConfig) ? Self.defaultConfig : nil)
-        if let path {
+        if let path = Settings.configPath(flag: config, environment: environment, exists: FileManager.default.fileExists) {
             guard let data = FileManager.default.contents(atPath: path) else {
                 FileHandle.standardError.write(Data("postbackd: config \(path): cannot read (missing or not readable)\n".utf8))
                 throw ExitCode.failure

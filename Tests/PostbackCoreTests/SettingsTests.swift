@@ -31,6 +31,15 @@ struct SettingsTests {
         #expect(s.totalTimeout == .seconds(10) && s.maxAttempts == 10 && s.maxAge == .seconds(86_400))
     }
 
+    @Test func configFileIsTheFlagThenTheEnvironmentThenTheDefaultIfPresent() {
+        let env = ["POSTBACKD_CONFIG": "/env.conf"]
+        #expect(Settings.configPath(flag: "/flag.conf", environment: env, exists: { _ in true }) == "/flag.conf")
+        #expect(Settings.configPath(flag: nil, environment: env, exists: { _ in true }) == "/env.conf")
+        #expect(Settings.configPath(flag: nil, environment: [:], exists: { $0 == Settings.defaultConfigPath })
+                == "/etc/postbackd/postbackd.conf")
+        #expect(Settings.configPath(flag: nil, environment: [:], exists: { _ in false }) == nil)
+    }
+
     @Test func everyProblemNamesItsKeyAndSource() {
         let file = """
             max_concurrent = lots
