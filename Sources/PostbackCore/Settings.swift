@@ -37,6 +37,9 @@ public struct Settings: Sendable, Equatable {
     public var logTarget = "auto"
     /// `host:port` of the Prometheus endpoint; empty is off.
     public var metricsListen = ""
+    /// A PEM bundle trusted instead of the system store for https partners; empty is the
+    /// system store. Certificates and host names are verified either way.
+    public var caFile = ""
 
     public init() {}
 
@@ -45,7 +48,7 @@ public struct Settings: Sendable, Equatable {
         "spool", "catalog", "state_directory", "allow_address", "max_concurrent", "per_host",
         "connect_timeout", "total_timeout", "retry_base", "retry_cap", "max_attempts", "max_age",
         "max_file_size", "done_retention", "rescan_interval", "partner_postbacks", "breaker_failures", "breaker_cooldown", "log_level", "log_target",
-        "metrics_listen",
+        "metrics_listen", "ca_file",
     ]
 
     /// A setting that cannot be used, naming the key and where it came from.
@@ -177,6 +180,8 @@ public struct Settings: Sendable, Equatable {
             if ["auto", "journal", "stderr"].contains(value) { logTarget = value } else { fail("expected auto, journal or stderr, got \"\(value)\"") }
         case "metrics_listen":
             metricsListen = value == "off" ? "" : value
+        case "ca_file":
+            if value.isEmpty { caFile = "" } else if let v = path() { caFile = v }
         default:
             let near = Settings.keys.min { editDistance(Array(key.utf8), Array($0.utf8)) < editDistance(Array(key.utf8), Array($1.utf8)) }
             fail("unknown setting" + (near.map { " (did you mean \($0)?)" } ?? ""))

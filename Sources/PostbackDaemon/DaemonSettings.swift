@@ -9,7 +9,8 @@ extension Settings {
         FiringConfiguration(
             maxConcurrent: maxConcurrent, perHost: min(perHost, maxConcurrent),
             connectTimeout: connectTimeout, totalTimeout: totalTimeout,
-            addressRules: AddressRules(allowList: allowAddresses.compactMap { CIDR($0) }))
+            addressRules: AddressRules(allowList: allowAddresses.compactMap { CIDR($0) }),
+            caFile: caFile.isEmpty ? nil : caFile)
     }
 
     public var spoolConfiguration: SpoolConfiguration {

@@ -74,6 +74,15 @@ final class EasyHandle {
         // Nothing bypasses the (absent) proxy; saves curl reading no_proxy from the
         // environment on every request.
         set(CURLOPT_NOPROXY, "")
+        // TLS: always verify the peer's chain and its name (libcurl's defaults, stated so no
+        // option elsewhere can turn them off). With `ca_file`, that bundle alone is trusted:
+        // CAPATH is cleared too, or curl would still consult the system's /etc/ssl/certs.
+        set(CURLOPT_SSL_VERIFYPEER, 1)
+        set(CURLOPT_SSL_VERIFYHOST, 2)
+        if let caFile = c.caFile {
+            set(CURLOPT_CAINFO, caFile)
+            check(pbd_easy_setopt_ptr(curl, CURLOPT_CAPATH, nil))
+        }
         // Request headers as a fixed list rather than CURLOPT_USERAGENT: curl 7.88 formats
         // the User-Agent line anew for every request through its printf, which cost ~7 % of
         // curl's CPU per fire in Benchmarks/driver; a list entry is copied as is. "Accept:"

@@ -30,12 +30,15 @@ public struct FiringConfiguration: Sendable {
     /// A host is slow when all its slots are taken and the oldest has been out this long;
     /// `submitUnlessHostSlow` then does not wait for it.
     public var slowHostAfter: Duration = .seconds(1)
+    /// A PEM bundle trusted instead of the system store (curl's `--cacert`); nil trusts the
+    /// system store. Peer and host name are verified either way: there is no switch for that.
+    public var caFile: String?
 
     public init(
         maxConcurrent: Int = 64, perHost: Int = 8,
         connectTimeout: Duration = .seconds(3), totalTimeout: Duration = .seconds(10),
         queuedPerConnection: Int = 1, maxRedirects: Int = 3, bodyCap: Int = 1024, bodyDiscardLimit: Int = 64 * 1024,
-        addressRules: AddressRules = AddressRules(), userAgent: String = "postbackd"
+        addressRules: AddressRules = AddressRules(), userAgent: String = "postbackd", caFile: String? = nil
     ) {
         precondition(maxConcurrent >= 1 && perHost >= 1, "concurrency caps must be at least 1")
         precondition(queuedPerConnection >= 0, "queuedPerConnection must not be negative")
@@ -50,6 +53,7 @@ public struct FiringConfiguration: Sendable {
         self.bodyDiscardLimit = bodyDiscardLimit
         self.addressRules = addressRules
         self.userAgent = userAgent
+        self.caFile = caFile
     }
 }
 

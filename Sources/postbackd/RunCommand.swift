@@ -37,6 +37,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Fires in flight at once to one host.")
     var perHost: Int?
 
+    @Option(help: "Trust this PEM CA bundle instead of the system store for https partners.")
+    var caFile: String?
+
     @Flag(help: "Process every file in incoming/ and every deferred fire due now, then exit with a JSON summary.")
     var once = false
 
@@ -112,6 +115,7 @@ struct RunCommand: AsyncParsableCommand {
         if let catalog { flags.append(("catalog", catalog)) }
         if let maxConcurrent { flags.append(("max_concurrent", String(maxConcurrent))) }
         if let perHost { flags.append(("per_host", String(perHost))) }
+        if let caFile { flags.append(("ca_file", caFile)) }
         for cidr in allowAddress { flags.append(("allow_address", cidr)) }
         switch Settings.resolve(file: file, environment: environment, flags: flags) {
         case .success(let settings):
