@@ -31,7 +31,9 @@ let package = Package(
             name: "CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
         // Typed wrappers for libcurl's variadic setopt/getinfo, which Swift cannot call.
-        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        // It also reads the TLS version of a connection through OpenSSL (libssl-dev), the
+        // library Debian's libcurl4-openssl-dev is built on.
+        .target(name: "CCurlShim", dependencies: ["CCurl"], linkerSettings: [.linkedLibrary("ssl")]),
 
         // Pure rules: catalog, validation, index, precedence, macros, records. No I/O.
         .target(name: "PostbackCore"),

@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-packages=(libcurl4-openssl-dev libsystemd-dev pkg-config systemd nginx-light wrk iproute2 curl python3 openssl)
+packages=(libcurl4-openssl-dev libsystemd-dev pkg-config systemd nginx-light wrk iproute2 curl python3 openssl libssl-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #include "CCurlShim.h"
 #include <stdatomic.h>
 #include <strings.h>
+#include <openssl/ssl.h>
 
 CURLcode pbd_easy_setopt_long(CURL *e, CURLoption o, long v) { return curl_easy_setopt(e, o, v); }
 CURLcode pbd_easy_setopt_ptr(CURL *e, CURLoption o, const void *v) { return curl_easy_setopt(e, o, v); }
@@ -12,6 +13,15 @@ CURLcode pbd_easy_getinfo_long(CURL *e, CURLINFO i, long *out) { return curl_eas
 CURLcode pbd_easy_getinfo_ptr(CURL *e, CURLINFO i, char **out) { return curl_easy_getinfo(e, i, out); }
 CURLcode pbd_easy_getinfo_off(CURL *e, CURLINFO i, curl_off_t *out) { return curl_easy_getinfo(e, i, out); }
 CURLMcode pbd_multi_setopt_long(CURLM *m, CURLMoption o, long v) { return curl_multi_setopt(m, o, v); }
+CURLcode pbd_easy_setopt_prereq(CURL *e, curl_prereq_callback cb) { return curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, cb); }
+CURLcode pbd_easy_getinfo_certinfo(CURL *e, struct curl_certinfo **out) { return curl_easy_getinfo(e, CURLINFO_CERTINFO, out); }
+
+const char *pbd_easy_tls_version(CURL *e) {
+    struct curl_tlssessioninfo *info = NULL;
+    if (curl_easy_getinfo(e, CURLINFO_TLS_SSL_PTR, &info) != CURLE_OK || !info) return NULL;
+    if (info->backend != CURLSSLBACKEND_OPENSSL || !info->internals) return NULL;
+    return SSL_get_version((const SSL *)info->internals);
+}
 
 // One Swift callback serves every handle; it is set before any transfer and never changes.
 static _Atomic(pbd_header_callback) pbd_header_forward;

@@ -50,7 +50,18 @@ public final class Daemon: Sendable {
         } catch {
             throw DaemonStartError(message: "spool: watching \(settings.spool): \(error)")
         }
-        engine = FiringEngine(configuration: settings.firingConfiguration)
+        if !settings.caFile.isEmpty {
+            do {
+                try TrustedCAFile.check(settings.caFile)
+            } catch {
+                throw DaemonStartError(message: error.description)
+            }
+        }
+        // Idle connections cost a descriptor each: keep them within a quarter of the limit,
+        // leaving the rest for the pool, the spool and the journal.
+        var firingConfiguration = settings.firingConfiguration
+        firingConfiguration.idleConnections = min(firingConfiguration.idleConnections, FileDescriptorLimit.raise() / 4)
+        engine = FiringEngine(configuration: firingConfiguration)
         let (catalog, paused) = (catalog, paused)
         let breakers = HostBreakers(configuration: .init(
             consecutiveFailures: settings.breakerFailures, coolDown: settings.breakerCooldown))
@@ -153,8 +164,8 @@ public final class Daemon: Sendable {
         if newSettings.firingConfiguration.maxConcurrent != old.maxConcurrent || newSettings.perHost != old.perHost
             || newSettings.spool != old.spool || newSettings.allowAddresses != old.allowAddresses
             || newSettings.connectTimeout != old.connectTimeout || newSettings.totalTimeout != old.totalTimeout
-            || newSettings.metricsListen != old.metricsListen {
-            logger.warning("pool, timeout, address, spool and metrics_listen settings take effect at the next restart")
+            || newSettings.metricsListen != old.metricsListen || newSettings.caFile != old.caFile {
+            logger.warning("pool, timeout, address, spool, ca_file and metrics_listen settings take effect at the next restart")
         }
         settings.withLock { $0 = newSettings }
     }

@@ -25,10 +25,11 @@ final class HostBreakers: Sendable {
     }
 
     /// Whether the host answered usefully: an answer below 500 other than 429 proves it is
-    /// alive (a 404 is the postback's problem, not the host's); refusals by our own address
-    /// rules say nothing about the host and are not counted.
+    /// alive (a 404 is the postback's problem, not the host's). Refusals by our own address
+    /// rules and failures on our side say nothing about the host and are not counted
+    /// (`FireResult.judgesPartner`).
     func record(_ host: String, _ result: FireResult, wasProbe: Bool) {
-        if result.refusal != nil { return }
+        if !result.judgesPartner { return }
         let success = result.status.map { $0 < 500 && $0 != 429 } ?? false
         breakers.withLock { all in
             if success && all[host] == nil { return }

@@ -19,12 +19,15 @@ final class Admission: @unchecked Sendable {
     fileprivate struct HostState {
         var inUse = 0
         var waiters = FIFO<Waiter>()
-        /// When each slot in use was taken (monotonic ms), oldest first; a finished fire gives
-        /// back the oldest. Fires of one host finish roughly in order, and where they do not
-        /// this understates the age, which errs towards waiting, as before.
-        var taken = FIFO<Int64>()
-        /// Found slow (full, its oldest out `slowAfter`); stays so until fires finish younger,
-        /// so a slow host whose slots all refill at once is not waited for again.
+        /// When each request of the host still waiting for its answer went out (monotonic ms,
+        /// reported by the driver when curl sends it), oldest first; a finished fire that was
+        /// sent gives back the oldest. The partner's clock: time a fire waits for a slot, a
+        /// connection or a TLS handshake of ours is not in it. Fires of one host finish
+        /// roughly in order, and where they do not this understates the age, which errs
+        /// towards waiting.
+        var awaiting = FIFO<Int64>()
+        /// Found slow (full, its oldest answer `slowAfter` late); stays so until answers come
+        /// sooner, so a slow host whose slots all refill at once is not waited for again.
         var slow = false
     }
 
@@ -84,7 +87,8 @@ final class Admission: @unchecked Sendable {
     }
 
     /// Like `acquireBlocking`, except that it will not wait for a slow host: false, at once or
-    /// later, when all the host's slots are taken and the oldest has been out `slowAfter`.
+    /// later, when all the host's slots are taken and its oldest request sent has waited
+    /// `slowAfter` for an answer.
     /// The caller sets the fire aside and goes on with other hosts, so one slow partner
     /// cannot stall fires for all the others; a fast host, whose slots free within
     /// milliseconds, is waited for as before (that wait is the backpressure on the spool).
@@ -104,7 +108,8 @@ final class Admission: @unchecked Sendable {
                     lock.wait()  // only a global slot is missing: that wait is not the host's fault
                     continue
                 }
-                let oldest = hosts[host]?.taken.first ?? monotonicMillis()
+                // Nothing sent yet (connecting): look again after `slowAfter`.
+                let oldest = hosts[host]?.awaiting.first ?? monotonicMillis()
                 let deadline = (oldest + slowAfter) * 1_000_000
                 if !lock.wait(untilMonotonicNanos: deadline), !ticket.granted, !ticket.hasHostSlot,
                     hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
@@ -126,16 +131,33 @@ final class Admission: @unchecked Sendable {
         }
     }
 
-    /// Gives back the slots of finished fires, one host name per fire, handing them straight
+    /// The requests of these hosts (one entry per request) went out now: the driver's report,
+    /// once per loop turn.
+    func markSent(hosts sent: [String]) {
+        let now = monotonicMillis()
+        lock.withLock {
+            var last: (host: String, index: [String: HostState].Index)?
+            for host in sent {
+                let index: [String: HostState].Index?
+                if let last, last.host == host { index = last.index } else { index = hosts.index(forKey: host) }
+                guard let i = index else { continue }
+                last = (host, i)
+                hosts.values[i].awaiting.append(now)
+            }
+        }
+    }
+
+    /// Gives back the slots of finished fires, one entry per fire, handing them straight
     /// to waiters. One call per driver-loop turn so a burst of completions costs one lock.
-    func release<S: Sequence<String>>(hosts finished: S) {
+    func release<S: Sequence<FinishedSlot>>(_ finished: S) {
         var resume: [CheckedContinuation<Void, Never>] = []
         var wokeThread = false
         lock.withLock {
             // Finished fires come in runs for the same host: hash once per run, not per fire
             // (this runs on the driver thread, the engine's bottleneck).
             var last: (host: String, index: [String: HostState].Index)?
-            for host in finished {
+            for slot in finished {
+                let host = slot.host
                 // Hand the host slot to the next waiter for the host, or give it back.
                 let index: [String: HostState].Index?
                 if let last, last.host == host {
@@ -145,7 +167,7 @@ final class Admission: @unchecked Sendable {
                     last = index.map { (host, $0) }
                 }
                 if let i = index {
-                    if let next = hosts.values[i].releaseOrHandOff(slowAfter: slowAfter) {
+                    if let next = hosts.values[i].releaseOrHandOff(wasSent: slot.wasSent, slowAfter: slowAfter) {
                         next.tookHostSlot()
                         requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
@@ -207,17 +229,16 @@ extension Admission.Waiter {
 }
 
 extension Admission.HostState {
-    /// All its slots are taken and it is marked slow or its oldest fire has been out
-    /// `slowAfter` ms: not worth waiting for.
+    /// All its slots are taken and it is marked slow or its oldest request sent has waited
+    /// `slowAfter` ms for its answer: not worth waiting for.
     func isSlow(limit: Int, slowAfter: Int64) -> Bool {
-        inUse >= limit && (slow || monotonicMillis() - (taken.first ?? .max) >= slowAfter)
+        inUse >= limit && (slow || monotonicMillis() - (awaiting.first ?? .max) >= slowAfter)
     }
 
     /// Takes a slot if one is free and nobody is waiting ahead.
     mutating func takeIfFree(limit: Int) -> Bool {
         guard waiters.isEmpty, inUse < limit else { return false }
         inUse += 1
-        taken.append(monotonicMillis())
         return true
     }
 
@@ -229,11 +250,10 @@ extension Admission.HostState {
 
     /// A finished fire's slot: straight to the first waiter still waiting (count unchanged),
     /// or freed. Waiters that gave up are dropped on the way.
-    mutating func releaseOrHandOff(slowAfter: Int64) -> Admission.Waiter? {
-        if let oldest = taken.popFirst(), slow, monotonicMillis() - oldest < slowAfter { slow = false }
+    mutating func releaseOrHandOff(wasSent: Bool, slowAfter: Int64) -> Admission.Waiter? {
+        if wasSent, let oldest = awaiting.popFirst(), slow, monotonicMillis() - oldest < slowAfter { slow = false }
         while let next = waiters.popFirst() {
             if case .thread(let ticket) = next, ticket.abandoned { continue }
-            taken.append(monotonicMillis())
             return next
         }
         inUse -= 1

@@ -10,7 +10,8 @@ extension FireVerdict {
     ///   - refusal: the address rules refused every address tried.
     ///   - stoppedReadingBody: we cut a huge body short ourselves; the status stands.
     static func classify(
-        curlCode: CURLcode, status: Int?, refusal: String?, stoppedReadingBody: Bool, errorText: String
+        curlCode: CURLcode, status: Int?, refusal: String?, stoppedReadingBody: Bool, errorText: String,
+        refusedDowngrade: Bool = false
     ) -> FireVerdict {
         if let refusal, curlCode == CURLE_COULDNT_CONNECT {
             return FireVerdict(.permanent, "refused: \(refusal)")
@@ -18,7 +19,16 @@ extension FireVerdict {
         if curlCode == CURLE_OK || (stoppedReadingBody && curlCode == CURLE_WRITE_ERROR) {
             return classify(status: status ?? 0)
         }
+        if refusedDowngrade {
+            return FireVerdict(.permanent, "refused: redirect from https to http (the catalog URL is https)")
+        }
+        if let tls = tlsReason(curlCode: curlCode, errorText: errorText) {
+            return FireVerdict(.transient, tls)
+        }
         switch curlCode {
+        case CURLE_COULDNT_RESOLVE_HOST:
+            // "Could not resolve host: p1.example" names the name already.
+            return FireVerdict(.transient, "DNS: \(errorText.prefix(1).lowercased() + errorText.dropFirst())")
         case CURLE_TOO_MANY_REDIRECTS:
             return FireVerdict(.permanent, "too many redirects: \(errorText)")
         case CURLE_UNSUPPORTED_PROTOCOL:
@@ -31,6 +41,42 @@ extension FireVerdict {
             // Resolution, connection, TLS and read/write failures: the partner may be back later.
             return FireVerdict(.transient, "connection error: \(errorText)")
         }
+    }
+
+    /// A TLS failure said in words that name the problem, or nil when it is not one. All are
+    /// transient: the partner's certificate or server is misconfigured, which partners fix
+    /// (an expired certificate is renewed), and retries over the backoff give them that time;
+    /// each also counts against the host's breaker, since every fire to it fails the same way.
+    /// OpenSSL's own text stays in brackets for the operator.
+    static func tlsReason(curlCode: CURLcode, errorText: String) -> String? {
+        let text = errorText.lowercased()
+        switch curlCode {
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CONNECT_ERROR, CURLE_SSL_CACERT_BADFILE,
+            CURLE_SSL_CERTPROBLEM, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+            break
+        default:
+            return nil
+        }
+        let what: String
+        if text.contains("certificate has expired") {
+            what = "certificate has expired"
+        } else if text.contains("certificate is not yet valid") {
+            what = "certificate is not yet valid"
+        } else if text.contains("subject name") || text.contains("does not match") || text.contains("hostname mismatch") {
+            what = "certificate does not match the host name"
+        } else if text.contains("self-signed") || text.contains("self signed") || text.contains("local issuer")
+            || text.contains("unable to verify") || text.contains("unable to get issuer") {
+            what = "certificate not trusted (unknown certificate authority)"
+        } else if text.contains("wrong version number") || text.contains("packet length too long") || text.contains("record layer failure") {
+            what = "handshake failed: the server did not answer in TLS (plain HTTP on a TLS port?)"
+        } else if curlCode == CURLE_SSL_CACERT_BADFILE {
+            what = "cannot use the CA file"
+        } else if curlCode == CURLE_PEER_FAILED_VERIFICATION {
+            what = "certificate rejected"
+        } else {
+            what = "handshake failed"
+        }
+        return "TLS: \(what) [\(errorText)]"
     }
 
     /// The verdict on an answer that arrived whole.

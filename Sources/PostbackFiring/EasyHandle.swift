@@ -23,8 +23,10 @@ final class EasyHandle {
     // instructions per access (Benchmarks/driver), and confinement to one thread, plus no
     // overlapping inout access in this file, is what makes them safe.
     @exclusivity(unchecked) private var followsRedirects = true
-    private let totalTimeoutMilliseconds: Int
-    @exclusivity(unchecked) private var timeoutMilliseconds: Int
+    @exclusivity(unchecked) private var redirectsToHTTPAllowed = true
+    @exclusivity(unchecked) private var reportsConnection = false
+    /// Where the driver learns which hosts' requests went out in this loop turn.
+    private let sendLog: SendLog
 
     // Per transfer.
     @exclusivity(unchecked) var job: Job?
@@ -38,8 +40,11 @@ final class EasyHandle {
     @exclusivity(unchecked) private(set) var hops: [RedirectHop] = []
     @exclusivity(unchecked) private var refusals: [String] = []
     @exclusivity(unchecked) private var permittedAddresses = 0
+    @exclusivity(unchecked) private var sent = false
+    /// Of the connection the request went out on; only read when `reportsConnection`.
+    @exclusivity(unchecked) private var tlsVersion: String?
 
-    init(configuration: FiringConfiguration) {
+    init(configuration: FiringConfiguration, sendLog: SendLog) {
         guard let curl = curl_easy_init() else { fatalError("curl_easy_init failed: out of memory") }
         self.curl = curl
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE))
@@ -47,8 +52,7 @@ final class EasyHandle {
         rules = configuration.addressRules
         bodyCap = configuration.bodyCap
         bodyDiscardLimit = configuration.bodyDiscardLimit
-        totalTimeoutMilliseconds = configuration.totalTimeout.curlMilliseconds
-        timeoutMilliseconds = totalTimeoutMilliseconds
+        self.sendLog = sendLog
         configure(configuration)
     }
 
@@ -67,7 +71,9 @@ final class EasyHandle {
         set(CURLOPT_FOLLOWLOCATION, 1)
         set(CURLOPT_MAXREDIRS, c.maxRedirects)
         set(CURLOPT_CONNECTTIMEOUT_MS, c.connectTimeout.curlMilliseconds)
-        set(CURLOPT_TIMEOUT_MS, timeoutMilliseconds)
+        // The partner's whole time to answer, from when curl starts the transfer; time the
+        // fire waited in our own queues is not taken from it (that wait is ours, not theirs).
+        set(CURLOPT_TIMEOUT_MS, c.totalTimeout.curlMilliseconds)
         // An empty proxy disables http_proxy & co. from the environment: a proxy would hide
         // the real destination from the connect-time address check.
         set(CURLOPT_PROXY, "")
@@ -79,10 +85,21 @@ final class EasyHandle {
         // CAPATH is cleared too, or curl would still consult the system's /etc/ssl/certs.
         set(CURLOPT_SSL_VERIFYPEER, 1)
         set(CURLOPT_SSL_VERIFYHOST, 2)
-        if let caFile = c.caFile {
-            set(CURLOPT_CAINFO, caFile)
-            check(pbd_easy_setopt_ptr(curl, CURLOPT_CAPATH, nil))
-        }
+        // CAPATH is cleared in both cases, for speed as much as for trust: libcurl 7.88 builds
+        // an X509 store from the whole bundle for every new connection unless the store can be
+        // cached in the multi handle (CURLOPT_CA_CACHE_TIMEOUT, 24 h), and it caches only a
+        // store that comes from a CA file alone. Debian's libcurl has a default CAPATH, so by
+        // default every handshake paid ~33 ms of parsing (140 certificates) on the driver
+        // thread, and a burst of 64 new connections overran the 3 s connect timeout; with the
+        // store cached a handshake costs ~1.7 ms (0.9 ms resumed) on loopback. Without
+        // `ca_file` the bundle is libcurl's default CAINFO (Debian: the system store,
+        // /etc/ssl/certs/ca-certificates.crt).
+        if let caFile = c.caFile { set(CURLOPT_CAINFO, caFile) }
+        check(pbd_easy_setopt_ptr(curl, CURLOPT_CAPATH, nil))
+        // HTTP/2: a new transfer to a host whose connection is still being set up waits to
+        // multiplex on it instead of opening another connection and handshake of its own.
+        // Over HTTP/1.1 curl learns from the first connection that it cannot, and opens more.
+        set(CURLOPT_PIPEWAIT, 1)
         // Request headers as a fixed list rather than CURLOPT_USERAGENT: curl 7.88 formats
         // the User-Agent line anew for every request through its printf, which cost ~7 % of
         // curl's CPU per fire in Benchmarks/driver; a list entry is copied as is. "Accept:"
@@ -100,19 +117,13 @@ final class EasyHandle {
         check(pbd_easy_setopt_ptr(curl, CURLOPT_HEADERDATA, me))
         check(pbd_easy_setopt_opensocket(curl, EasyHandle.onOpenSocket))
         check(pbd_easy_setopt_ptr(curl, CURLOPT_OPENSOCKETDATA, me))
+        check(pbd_easy_setopt_prereq(curl, EasyHandle.onRequestSent))
+        check(pbd_easy_setopt_ptr(curl, CURLOPT_PREREQDATA, me))
     }
 
     /// Arms the handle for the next fire; curl copies the URL.
-    /// - Parameter waitedMilliseconds: how long the fire already waited in the driver's queue;
-    ///   it counts against the total timeout, so a fire still ends within it of reaching the driver.
-    func start(_ job: Job, waitedMilliseconds: Int = 0) -> CURLcode {
+    func start(_ job: Job) -> CURLcode {
         self.job = job
-        // At least 1: 0 would mean "no timeout" to curl.
-        let timeout = waitedMilliseconds > 0 ? max(1, totalTimeoutMilliseconds - waitedMilliseconds) : totalTimeoutMilliseconds
-        if timeout != timeoutMilliseconds {
-            timeoutMilliseconds = timeout
-            set(CURLOPT_TIMEOUT_MS, timeout)
-        }
         body.removeAll(keepingCapacity: true)
         bodyBytesSeen = 0
         stoppedReadingBody = false
@@ -121,10 +132,23 @@ final class EasyHandle {
         hops.removeAll(keepingCapacity: true)
         refusals.removeAll(keepingCapacity: true)
         permittedAddresses = 0
+        sent = false
+        tlsVersion = nil
         errorBuffer[0] = 0
         if job.request.followRedirects != followsRedirects {
             followsRedirects = job.request.followRedirects
             set(CURLOPT_FOLLOWLOCATION, followsRedirects ? 1 : 0)
+        }
+        // A catalog URL that asks for https is never downgraded by a redirect to http: the
+        // record's values would then cross the network in the clear.
+        let toHTTPAllowed = !job.request.url.isHTTPS
+        if toHTTPAllowed != redirectsToHTTPAllowed {
+            redirectsToHTTPAllowed = toHTTPAllowed
+            set(CURLOPT_REDIR_PROTOCOLS_STR, toHTTPAllowed ? "http,https" : "https")
+        }
+        if job.request.reportsConnection != reportsConnection {
+            reportsConnection = job.request.reportsConnection
+            set(CURLOPT_CERTINFO, reportsConnection ? 1 : 0)
         }
         return job.request.url.withCString { pbd_easy_setopt_ptr(curl, CURLOPT_URL, $0) }
     }
@@ -147,7 +171,7 @@ final class EasyHandle {
         var latencyMicros: curl_off_t = 0
         _ = pbd_easy_getinfo_off(curl, CURLINFO_TOTAL_TIME_T, &latencyMicros)
         let retryAfter = retryAfterValue.flatMap { RetryAfter.parse($0, now: Int64(time(nil))) }
-        return FireResult(
+        var result = FireResult(
             url: job.request.url,
             effectiveURL: redirectCount > 0 ? infoString(CURLINFO_EFFECTIVE_URL) : nil,
             status: status > 0 ? status : nil,
@@ -162,7 +186,45 @@ final class EasyHandle {
             refusal: code == CURLE_COULDNT_CONNECT ? refusal : nil,
             verdict: .classify(
                 curlCode: code, status: status > 0 ? status : nil, refusal: refusal,
-                stoppedReadingBody: stoppedReadingBody, errorText: errorText))
+                stoppedReadingBody: stoppedReadingBody, errorText: errorText,
+                refusedDowngrade: code == CURLE_UNSUPPORTED_PROTOCOL && !redirectsToHTTPAllowed && redirectCount > 0))
+        result.wasSent = sent
+        if reportsConnection { result.connection = connectionDetails() }
+        return result
+    }
+
+    /// What `FireProbe` reports about the connection: protocol, TLS, certificate, timings.
+    private func connectionDetails() -> ConnectionDetails {
+        let version: String
+        switch info(CURLINFO_HTTP_VERSION) {
+        case Int(CURL_HTTP_VERSION_1_0): version = "HTTP/1.0"
+        case Int(CURL_HTTP_VERSION_1_1): version = "HTTP/1.1"
+        case Int(CURL_HTTP_VERSION_2_0): version = "HTTP/2"
+        case Int(CURL_HTTP_VERSION_3): version = "HTTP/3"
+        default: version = "none"
+        }
+        var details = ConnectionDetails(httpVersion: version, connectTime: elapsed(CURLINFO_CONNECT_TIME_T))
+        details.tlsVersion = tlsVersion
+        let handshakeDone = elapsed(CURLINFO_APPCONNECT_TIME_T)
+        if handshakeDone > .zero { details.tlsHandshakeTime = handshakeDone - details.connectTime }
+        var chain: UnsafeMutablePointer<curl_certinfo>?
+        if pbd_easy_getinfo_certinfo(curl, &chain) == CURLE_OK, let chain, chain.pointee.num_of_certs > 0 {
+            var field = chain.pointee.certinfo[0]
+            while let entry = field {
+                let text = String(cString: entry.pointee.data)
+                if let value = text.value(after: "Subject:") { details.certificateSubject = value }
+                if let value = text.value(after: "Issuer:") { details.certificateIssuer = value }
+                if let value = text.value(after: "Expire date:") { details.certificateExpiry = value }
+                field = entry.pointee.next
+            }
+        }
+        return details
+    }
+
+    private func elapsed(_ what: CURLINFO) -> Duration {
+        var micros: curl_off_t = 0
+        _ = pbd_easy_getinfo_off(curl, what, &micros)
+        return .microseconds(micros)
     }
 
     // MARK: - curl callbacks (driver thread, inside curl_multi_perform)
@@ -210,6 +272,19 @@ final class EasyHandle {
         default:
             break
         }
+    }
+
+    /// The request is about to go out on a connected (TLS-negotiated) connection: from here
+    /// on, the wait is the partner's. Called once per hop; the first counts.
+    private static let onRequestSent: curl_prereq_callback = { clientp, _, _, _, _ in
+        let me = Unmanaged<EasyHandle>.fromOpaque(clientp!).takeUnretainedValue()
+        if !me.sent, let lane = me.lane {
+            me.sent = true
+            me.sendLog.hosts.append(lane.host)
+        }
+        // Read now: once the transfer is done curl may no longer expose the TLS session.
+        if me.reportsConnection { me.tlsVersion = pbd_easy_tls_version(me.curl).map { String(cString: $0) } }
+        return CURL_PREREQFUNC_OK
     }
 
     private static let onOpenSocket: curl_opensocket_callback = { clientp, _, address in
@@ -273,6 +348,22 @@ extension UnsafeMutablePointer where Pointee == curl_sockaddr {
         default:
             return nil
         }
+    }
+}
+
+extension String {
+    /// Whether the URL's scheme is https (any case).
+    var isHTTPS: Bool {
+        utf8.prefix(6).map { $0 | 0x20 }.elementsEqual("https:".utf8.map { $0 | 0x20 })
+    }
+
+    /// "Subject:CN = x" → "CN = x".
+    fileprivate func value(after prefix: String) -> String? {
+        hasPrefix(prefix) ? String(dropFirst(prefix.count)).trimmingCharacters(in: " ") : nil
+    }
+
+    fileprivate func trimmingCharacters(in blank: Character) -> String {
+        String(drop { $0 == blank }.reversed().drop { $0 == blank }.reversed())
     }
 }
 

@@ -9,6 +9,7 @@ public struct ProbeReport: Sendable, CustomStringConvertible {
         var lines: [String] = []
         for (i, r) in requests.enumerated() {
             lines.append("request \(i + 1): GET \(r.url)")
+            if let c = r.connection { lines.append(contentsOf: Self.describe(c)) }
             var answer = r.status.map { "HTTP \($0)" } ?? "no answer (\(r.errorText))"
             answer += " in \(Self.milliseconds(r.latency)) ms"
             if let to = r.redirectURL { answer += ", redirect to \(to)" }
@@ -20,6 +21,20 @@ public struct ProbeReport: Sendable, CustomStringConvertible {
         }
         lines.append("verdict: \(verdict)")
         return lines.joined(separator: "\n")
+    }
+
+    /// "  connection: HTTP/2 over TLSv1.3, connect 0.210 ms, TLS handshake 1.712 ms" and the
+    /// certificate's subject, issuer and expiry.
+    static func describe(_ c: ConnectionDetails) -> [String] {
+        var line = "  connection: \(c.httpVersion)"
+        line += c.tlsVersion.map { " over \($0)" } ?? " (no TLS)"
+        line += ", connect \(milliseconds(c.connectTime)) ms"
+        if let handshake = c.tlsHandshakeTime { line += ", TLS handshake \(milliseconds(handshake)) ms" }
+        var lines = [line]
+        if let subject = c.certificateSubject { lines.append("  certificate: \(subject)") }
+        if let issuer = c.certificateIssuer { lines.append("  issuer: \(issuer)") }
+        if let expiry = c.certificateExpiry { lines.append("  expires: \(expiry)") }
+        return lines
     }
 
     private static func milliseconds(_ d: Duration) -> String {
@@ -46,7 +61,7 @@ extension FiringEngine {
         var requests: [FireResult] = []
         var next = url
         while true {
-            let result = await fire(FireRequest(url: next, followRedirects: false))
+            let result = await fire(FireRequest(url: next, followRedirects: false, reportsConnection: true))
             requests.append(result)
             guard let target = result.redirectURL else {
                 return ProbeReport(requests: requests, verdict: result.verdict)
@@ -55,6 +70,12 @@ extension FiringEngine {
                 return ProbeReport(
                     requests: requests,
                     verdict: FireVerdict(.permanent, "too many redirects: more than \(configuration.maxRedirects)"))
+            }
+            // As the daemon's fires: an https postback is never downgraded by a redirect.
+            if url.isHTTPS && !target.isHTTPS {
+                return ProbeReport(
+                    requests: requests,
+                    verdict: FireVerdict(.permanent, "refused: redirect from https to http (the catalog URL is https)"))
             }
             next = target
         }

@@ -3,16 +3,37 @@ public struct FireRequest: Sendable, Hashable {
     public var url: String
     /// Off for `FireProbe`, which follows hops itself to report each one.
     var followRedirects: Bool
+    /// On for `FireProbe`: the result carries `ConnectionDetails` (certificate chain included,
+    /// which costs curl a parse per connection, so the daemon's fires leave it off).
+    var reportsConnection: Bool
 
     public init(url: String) {
         self.url = url
         followRedirects = true
+        reportsConnection = false
     }
 
-    init(url: String, followRedirects: Bool) {
+    init(url: String, followRedirects: Bool, reportsConnection: Bool = false) {
         self.url = url
         self.followRedirects = followRedirects
+        self.reportsConnection = reportsConnection
     }
+}
+
+/// How a request reached its partner, for `postbackctl test-fire`.
+public struct ConnectionDetails: Sendable, Hashable {
+    /// "HTTP/1.1", "HTTP/2", ...
+    public var httpVersion: String
+    /// "TLSv1.3"; nil for plain http.
+    public var tlsVersion: String?
+    /// Of the server's own certificate (the first of the chain), as OpenSSL prints them.
+    public var certificateSubject: String?
+    public var certificateIssuer: String?
+    public var certificateExpiry: String?
+    /// From the start until the TCP connection was up (includes name resolution).
+    public var connectTime: Duration
+    /// The TLS handshake alone; nil for plain http.
+    public var tlsHandshakeTime: Duration?
 }
 
 /// A redirect answer on the way to the final one.
@@ -54,6 +75,22 @@ public struct FireResult: Sendable {
     /// Set when the address rules refused every address the host resolved to.
     public var refusal: String?
     public var verdict: FireVerdict
+    /// Only when the request asked for it (`FireProbe`).
+    public var connection: ConnectionDetails? = nil
+    /// The request went out on a connection (curl's PREREQFUNCTION ran): whatever happened
+    /// after that is the partner's answer; before it, only connecting and the handshake.
+    public var wasSent = false
+
+    /// Whether this result says something about the partner's health, for the circuit
+    /// breaker: not a destination our own address rules refused, nor a failure on our side
+    /// (the engine shut down, a CA file curl could not read, out of memory).
+    public var judgesPartner: Bool {
+        if refusal != nil { return false }
+        switch curlCode {
+        case 2 /* FAILED_INIT */, 27 /* OUT_OF_MEMORY */, 77 /* SSL_CACERT_BADFILE */, 58 /* SSL_CERTPROBLEM */: return false
+        default: return true
+        }
+    }
 
     /// The body prefix as text, for logs (invalid UTF-8 repaired).
     public var bodyText: String { String(decoding: bodyPrefix, as: UTF8.self) }

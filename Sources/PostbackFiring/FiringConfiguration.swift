@@ -14,7 +14,7 @@ public struct FiringConfiguration: Sendable {
     /// freed keep-alive connection, in the same loop turn, instead of idling until the
     /// producer thread wakes up and hands one in; that hand-off gap cost ~15 % of throughput
     /// in Benchmarks/driver. Still bounded: at most perHost × (1 + this) per host wait or run.
-    /// Time spent waiting counts against `totalTimeout`.
+    /// Time spent waiting here is not taken from `totalTimeout`, which is the partner's.
     public var queuedPerConnection: Int
     /// Redirect hops followed (DESIGN.md: 3).
     public var maxRedirects: Int
@@ -33,6 +33,10 @@ public struct FiringConfiguration: Sendable {
     /// A PEM bundle trusted instead of the system store (curl's `--cacert`); nil trusts the
     /// system store. Peer and host name are verified either way: there is no switch for that.
     public var caFile: String?
+    /// Idle keep-alive connections kept for reuse (at least `maxConcurrent`), so fires to
+    /// many partners find their connection, and its TLS session, still open. curl closes one
+    /// idle for more than 118 s. Each is a file descriptor: see `FileDescriptorLimit`.
+    public var idleConnections = 1024
 
     public init(
         maxConcurrent: Int = 64, perHost: Int = 8,

@@ -79,7 +79,7 @@ public final class FiringEngine: Sendable {
 
     private func hand(_ job: Job) {
         if !driver.enqueue(job) {
-            admission.release(hosts: CollectionOfOne(job.host))
+            admission.release(CollectionOfOne(FinishedSlot(host: job.host, wasSent: false)))
             job.completion(.notSent(job.request.url, reason: "engine is shut down"))
         }
     }

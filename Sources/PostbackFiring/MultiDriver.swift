@@ -25,8 +25,18 @@ final class HostLane {
 struct QueuedJob {
     let job: Job
     let lane: HostLane
-    /// CLOCK_MONOTONIC milliseconds when it first had to wait; 0 while it has not.
-    var since: Int64 = 0
+}
+
+/// The hosts whose requests went out (curl's PREREQFUNCTION) during one driver-loop turn,
+/// handed to Admission once per turn. Driver thread only.
+final class SendLog {
+    @exclusivity(unchecked) var hosts: [String] = []
+}
+
+/// A fire whose slots go back to Admission, and whether its request had gone out.
+struct FinishedSlot {
+    let host: String
+    let wasSent: Bool
 }
 
 /// One curl multi handle driven by one dedicated thread.
@@ -70,7 +80,8 @@ final class MultiDriver: @unchecked Sendable {
     @exclusivity(unchecked) private var finished: [(job: Job, result: FireResult)?] = []
     /// The host of each of `finished`, for Admission.release: a lazy map over `finished`
     /// copied each whole (job, result) pair just to read the host.
-    @exclusivity(unchecked) private var finishedHosts: [String] = []
+    @exclusivity(unchecked) private var finishedSlots: [FinishedSlot] = []
+    private let sendLog = SendLog()
 
     // Guarded by `lock`.
     private let lock = ConditionLock()
@@ -91,8 +102,9 @@ final class MultiDriver: @unchecked Sendable {
         // queue. Everything beyond Admission's bound waits outside, in the spool.
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConcurrent)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
-        // Keep every connection of a full pool alive for reuse.
-        _ = pbd_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, configuration.maxConcurrent)
+        // Keep idle connections to many partners alive for reuse, not just the pool's worth:
+        // with 1,000 partners and room for 64, every fire paid a new TCP and TLS handshake.
+        _ = pbd_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(configuration.maxConcurrent, configuration.idleConnections))
     }
 
     deinit {
@@ -154,13 +166,14 @@ final class MultiDriver: @unchecked Sendable {
 
             var stillRunning: Int32 = 0
             curl_multi_perform(multi, &stillRunning)
+            reportSent()
             collectFinished()
 
             let sleep = lock.withLock { () -> Bool in
                 polling = inbox.isEmpty
                 return polling
             }
-            if sleep { curl_multi_poll(multi, nil, 0, 1000, nil) }
+            if sleep { curl_multi_poll(multi, nil, 0, running > 0 ? Self.busyPollMilliseconds : 1000, nil) }
         }
     }
 
@@ -180,7 +193,7 @@ final class MultiDriver: @unchecked Sendable {
             lane.inUse += 1
             requestGlobalSlot(QueuedJob(job: job, lane: lane))
         } else {
-            lane.waiting.append(QueuedJob(job: job, lane: lane, since: Self.nowMilliseconds()))
+            lane.waiting.append(QueuedJob(job: job, lane: lane))
             queued += 1
         }
     }
@@ -189,8 +202,6 @@ final class MultiDriver: @unchecked Sendable {
         if globalWaiting.isEmpty && running < configuration.maxConcurrent {
             launch(entry)
         } else {
-            var entry = entry
-            if entry.since == 0 { entry.since = Self.nowMilliseconds() }
             globalWaiting.append(entry)
             queued += 1
         }
@@ -222,9 +233,8 @@ final class MultiDriver: @unchecked Sendable {
     private func launch(_ entry: QueuedJob) {
         running += 1
         let job = entry.job
-        let easy = pool.popLast() ?? EasyHandle(configuration: configuration)
-        let waited = entry.since == 0 ? 0 : Int(Self.nowMilliseconds() - entry.since)
-        var code = easy.start(job, waitedMilliseconds: waited)
+        let easy = pool.popLast() ?? EasyHandle(configuration: configuration, sendLog: sendLog)
+        var code = easy.start(job)
         if code == CURLE_OK {
             let multiCode = curl_multi_add_handle(multi, easy.curl)
             if multiCode == CURLM_OK {
@@ -239,7 +249,7 @@ final class MultiDriver: @unchecked Sendable {
         // Not started (e.g. a URL curl will not take): the answer is immediate.
         let result = easy.result(code: code)
         finished.append((easy.job.take()!, result))
-        finishedHosts.append(entry.lane.host)
+        finishedSlots.append(FinishedSlot(host: entry.lane.host, wasSent: false))
         pool.append(easy)
         failedStarts.append(entry.lane)
     }
@@ -256,7 +266,7 @@ final class MultiDriver: @unchecked Sendable {
             curl_multi_remove_handle(multi, handle)
             finished.append((easy.job.take()!, result))
             let lane = easy.lane.take()!
-            finishedHosts.append(lane.host)
+            finishedSlots.append(FinishedSlot(host: lane.host, wasSent: result.wasSent))
             pool.append(easy)
             // The next waiting fire starts now, on the connection this one just gave back.
             releaseSlots(lane)
@@ -268,8 +278,8 @@ final class MultiDriver: @unchecked Sendable {
     private func deliverFinished() {
         guard !finished.isEmpty else { return }
         // Slots first, so a fire's slot is free by the time its owner hears the result.
-        admission.release(hosts: finishedHosts)
-        finishedHosts.removeAll(keepingCapacity: true)
+        admission.release(finishedSlots)
+        finishedSlots.removeAll(keepingCapacity: true)
         // Each (job, result) pair is moved out, not copied (a copy is a dozen retains and
         // releases per fire), leaving nil behind.
         for i in finished.indices {
@@ -279,9 +289,20 @@ final class MultiDriver: @unchecked Sendable {
         finished.removeAll(keepingCapacity: true)
     }
 
-    /// The clock Admission uses too. Read only for fires that wait for a slot; the precise clock
-    /// costs some tens of ns more per read than CLOCK_MONOTONIC_COARSE, nothing beside a fire.
-    private static func nowMilliseconds() -> Int64 {
-        monotonicMillis() + 1  // never 0: `since == 0` means "has not waited"
+    /// The longest the driver sleeps while transfers run. libcurl 7.88's HTTP/2 code can keep
+    /// a multiplexed stream's data buffered inside curl with neither a socket event nor a timer
+    /// to say so: the stream then waits until the poll times out. With a 1 s poll that was
+    /// 1 s answers from a healthy partner, which tripped the slow-host rule (and the plain
+    /// libcurl-ceiling, which polls every 100 ms, loses a third of its HTTP/2 rate to it at
+    /// 1 s). 10 ms bounds the stall; a wake-up that finds nothing to do costs a few µs.
+    static let busyPollMilliseconds: Int32 = 10
+
+    /// Tells Admission which hosts' requests went out in this turn: its slow-host clock
+    /// starts there, so a queue or a handshake of ours is never counted against a partner.
+    /// Before `collectFinished`, so a fire is marked sent before its slot is released.
+    private func reportSent() {
+        guard !sendLog.hosts.isEmpty else { return }
+        admission.markSent(hosts: sendLog.hosts)
+        sendLog.hosts.removeAll(keepingCapacity: true)
     }
 }

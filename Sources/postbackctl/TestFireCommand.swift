@@ -31,6 +31,9 @@ struct TestFireCommand: AsyncParsableCommand {
     @Option(help: "The daemon's partner_postbacks setting: with off, a partner-authored postback is reported as skipped.")
     var partnerPostbacks: PartnerPostbacks = .on
 
+    @Option(help: "Trust this PEM CA bundle instead of the system store (default: $POSTBACKD_CA_FILE, as the daemon's ca_file).")
+    var caFile: String?
+
     @Option(help: "Connect timeout, e.g. 3s.")
     var connectTimeout: String = "3s"
 
@@ -57,6 +60,17 @@ struct TestFireCommand: AsyncParsableCommand {
             throw ValidationError("timeouts are durations such as 500ms or 3s")
         }
 
+        // As the daemon: the flag, else POSTBACKD_CA_FILE, else the system store.
+        let caFile = self.caFile ?? ProcessInfo.processInfo.environment["POSTBACKD_CA_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        if let caFile {
+            do {
+                try TrustedCAFile.check(caFile)
+            } catch {
+                Output.error("\(error)")
+                throw ExitCode.failure
+            }
+        }
+
         Output.line("postback \(target.id): \(target.status.rawValue) \(target.level.rawValue) \(target.type.rawValue), partner \(target.partnerID.map(String.init) ?? "-"), offer \(target.offerID.map(String.init) ?? "-")")
         if target.status == .inactive { Output.line("note: this postback is inactive; the daemon would not fire it") }
         if target.author == .partner && partnerPostbacks == .off {
@@ -71,7 +85,7 @@ struct TestFireCommand: AsyncParsableCommand {
         let url = target.template.expand(sample, context: context)
         let report = await FireProbe.run(url: url, configuration: FiringConfiguration(
             maxConcurrent: 1, perHost: 1, connectTimeout: connect, totalTimeout: total,
-            addressRules: AddressRules(allowList: cidrs)))
+            addressRules: AddressRules(allowList: cidrs), caFile: caFile))
         Output.line(report.description)
         Output.flush()
         if report.verdict.kind != .success { throw ExitCode.failure }

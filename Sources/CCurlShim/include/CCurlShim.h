@@ -14,6 +14,13 @@ CURLcode pbd_easy_getinfo_long(CURL *e, CURLINFO i, long *out);
 CURLcode pbd_easy_getinfo_ptr(CURL *e, CURLINFO i, char **out);
 CURLcode pbd_easy_getinfo_off(CURL *e, CURLINFO i, curl_off_t *out);
 CURLMcode pbd_multi_setopt_long(CURLM *m, CURLMoption o, long v);
+CURLcode pbd_easy_setopt_prereq(CURL *e, curl_prereq_callback cb);
+CURLcode pbd_easy_getinfo_certinfo(CURL *e, struct curl_certinfo **out);
+
+// The TLS protocol version of the transfer's connection ("TLSv1.3"), or NULL when it is not
+// TLS or the connection is gone. curl reports the OpenSSL session only as an opaque pointer
+// (CURLINFO_TLS_SSL_PTR); reading its version takes OpenSSL's own SSL_get_version.
+const char *pbd_easy_tls_version(CURL *e);
 
 // The header lines the driver reads, as pbd_header_filtered passes them on.
 enum pbd_header_kind { PBD_HEADER_STATUS = 0, PBD_HEADER_LOCATION = 1, PBD_HEADER_RETRY_AFTER = 2 };
