@@ -51,38 +51,60 @@ final class Admission: @unchecked Sendable {
         var hasHostSlot = false
         /// Gave up waiting for a host slot; skipped when one frees.
         var abandoned = false
+        /// Set with `granted`: see `startsAtOnce`.
+        var startsAtOnce = false
         init(host: String) { self.host = host }
     }
 
     /// See `FiringConfiguration.slowHostAfter`, in ms.
     private let slowAfter: Int64
 
-    init(globalLimit: Int, hostLimit: Int, slowAfterMillis: Int64 = 1000) {
+    /// The caps of the transfers curl runs (the driver's), below `globalLimit`/`hostLimit`,
+    /// which also count the fires queued in the driver.
+    private let runningGlobalLimit: Int
+    private let runningHostLimit: Int
+
+    init(globalLimit: Int, hostLimit: Int, runningGlobalLimit: Int, runningHostLimit: Int, slowAfterMillis: Int64 = 1000) {
         self.globalLimit = globalLimit
         self.hostLimit = hostLimit
+        self.runningGlobalLimit = runningGlobalLimit
+        self.runningHostLimit = runningHostLimit
         self.slowAfter = slowAfterMillis
     }
 
-    /// Takes both slots now, or returns false without waiting.
-    func tryAcquire(host: String) -> Bool {
+    /// Whether a fire just granted, its host now holding `hostInUse` slots, will start in curl
+    /// as soon as the driver sees it (else it queues in the driver behind fires that are
+    /// running). Only such a fire needs to wake the driver: a queued one is picked up by the
+    /// turn that a running fire's answer starts anyway. Waking the driver for every fire cost
+    /// a curl_multi_perform over every running transfer each time: with 64 HTTP/2 streams
+    /// that was 3× the CPU per fire of libcurl-ceiling (Benchmarks/tls).
+    private func startsAtOnce(hostInUse: Int) -> Bool {
+        hostInUse <= runningHostLimit && globalInUse <= runningGlobalLimit
+    }
+
+    /// Takes both slots now, or returns nil without waiting; else whether the fire starts at
+    /// once (`startsAtOnce`).
+    func tryAcquire(host: String) -> Bool? {
         lock.withLock {
-            guard globalWaiters.isEmpty, globalInUse < globalLimit else { return false }
-            let taken = hosts[host, default: HostState()].takeIfFree(limit: hostLimit)
-            if taken { globalInUse += 1 }
-            return taken
+            guard globalWaiters.isEmpty, globalInUse < globalLimit else { return nil }
+            guard hosts[host, default: HostState()].takeIfFree(limit: hostLimit) else { return nil }
+            globalInUse += 1
+            return startsAtOnce(hostInUse: hosts[host]!.inUse)
         }
     }
 
-    /// Blocks the calling thread until both slots are taken. Never from the driver thread
-    /// (it frees the slots) nor from a Swift concurrency thread (use `acquire`).
-    func acquireBlocking(host: String) {
-        if tryAcquire(host: host) { return }
-        lock.withLock {
+    /// Blocks the calling thread until both slots are taken; returns whether the fire starts
+    /// at once. Never from the driver thread (it frees the slots) nor from a Swift concurrency
+    /// thread (use `acquire`).
+    func acquireBlocking(host: String) -> Bool {
+        if let atOnce = tryAcquire(host: host) { return atOnce }
+        return lock.withLock {
             let ticket = Ticket(host: host)
             var resume: [CheckedContinuation<Void, Never>] = []
             requestHostSlot(.thread(ticket), resume: &resume)
             precondition(resume.isEmpty)
             while !ticket.granted { lock.wait() }
+            return ticket.startsAtOnce
         }
     }
 
@@ -92,12 +114,13 @@ final class Admission: @unchecked Sendable {
     /// The caller sets the fire aside and goes on with other hosts, so one slow partner
     /// cannot stall fires for all the others; a fast host, whose slots free within
     /// milliseconds, is waited for as before (that wait is the backpressure on the spool).
-    func acquireBlockingUnlessHostSlow(host: String) -> Bool {
-        if tryAcquire(host: host) { return true }
-        return lock.withLock {
+    /// Granted: whether the fire starts at once.
+    func acquireBlockingUnlessHostSlow(host: String) -> Bool? {
+        if let atOnce = tryAcquire(host: host) { return atOnce }
+        return lock.withLock { () -> Bool? in
             if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
                 hosts[host]!.slow = true
-                return false
+                return nil
             }
             let ticket = Ticket(host: host)
             var resume: [CheckedContinuation<Void, Never>] = []
@@ -115,15 +138,15 @@ final class Admission: @unchecked Sendable {
                     hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
                     ticket.abandoned = true
                     hosts[host]?.slow = true
-                    return false
+                    return nil
                 }
             }
-            return true
+            return ticket.startsAtOnce
         }
     }
 
     func acquire(host: String) async {
-        if tryAcquire(host: host) { return }
+        if tryAcquire(host: host) != nil { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             var resume: [CheckedContinuation<Void, Never>] = []
             lock.withLock { requestHostSlot(.task(continuation, host: host), resume: &resume) }
@@ -213,6 +236,7 @@ final class Admission: @unchecked Sendable {
         case .task(let continuation, _): resume.append(continuation)
         case .thread(let ticket):
             ticket.granted = true
+            ticket.startsAtOnce = startsAtOnce(hostInUse: hosts[ticket.host]?.inUse ?? 0)
             wokeThread = true
         }
     }

@@ -14,6 +14,7 @@ public final class FiringEngine: Sendable {
         let depth = 1 + configuration.queuedPerConnection
         admission = Admission(
             globalLimit: configuration.maxConcurrent * depth, hostLimit: configuration.perHost * depth,
+            runningGlobalLimit: configuration.maxConcurrent, runningHostLimit: configuration.perHost,
             slowAfterMillis: Int64(configuration.slowHostAfter.curlMilliseconds))
         driver = MultiDriver(configuration: configuration, admission: admission)
         driver.start()
@@ -29,8 +30,8 @@ public final class FiringEngine: Sendable {
     /// Do not call from a Swift concurrency thread: blocking one starves the pool.
     public func submit(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) {
         let host = Self.hostKey(request.url)
-        admission.acquireBlocking(host: host)
-        hand(Job(request: request, host: host, completion: completion))
+        let atOnce = admission.acquireBlocking(host: host)
+        hand(Job(request: request, host: host, completion: completion), startsAtOnce: atOnce)
     }
 
     /// Like `submit`, but does not wait for a slow host: false when all the host's slots are
@@ -40,8 +41,8 @@ public final class FiringEngine: Sendable {
     /// host is waited for.
     public func submitUnlessHostSlow(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
         let host = Self.hostKey(request.url)
-        guard admission.acquireBlockingUnlessHostSlow(host: host) else { return false }
-        hand(Job(request: request, host: host, completion: completion))
+        guard let atOnce = admission.acquireBlockingUnlessHostSlow(host: host) else { return false }
+        hand(Job(request: request, host: host, completion: completion), startsAtOnce: atOnce)
         return true
     }
 
@@ -49,8 +50,8 @@ public final class FiringEngine: Sendable {
     /// producer can move on to fires for other hosts instead of waiting behind a slow one.
     public func trySubmit(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
         let host = Self.hostKey(request.url)
-        guard admission.tryAcquire(host: host) else { return false }
-        hand(Job(request: request, host: host, completion: completion))
+        guard let atOnce = admission.tryAcquire(host: host) else { return false }
+        hand(Job(request: request, host: host, completion: completion), startsAtOnce: atOnce)
         return true
     }
 
@@ -59,7 +60,7 @@ public final class FiringEngine: Sendable {
         let host = Self.hostKey(request.url)
         await admission.acquire(host: host)
         return await withCheckedContinuation { continuation in
-            hand(Job(request: request, host: host, completion: { continuation.resume(returning: $0) }))
+            hand(Job(request: request, host: host, completion: { continuation.resume(returning: $0) }), startsAtOnce: true)
         }
     }
 
@@ -77,8 +78,9 @@ public final class FiringEngine: Sendable {
     /// lines and metrics).
     public var inFlight: Int { admission.inFlight }
 
-    private func hand(_ job: Job) {
-        if !driver.enqueue(job) {
+    /// `startsAtOnce`: wake the driver for it (`Admission.startsAtOnce`).
+    private func hand(_ job: Job, startsAtOnce: Bool) {
+        if !driver.enqueue(job, wake: startsAtOnce) {
             admission.release(CollectionOfOne(FinishedSlot(host: job.host, wasSent: false)))
             job.completion(.notSent(job.request.url, reason: "engine is shut down"))
         }

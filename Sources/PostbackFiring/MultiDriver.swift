@@ -97,14 +97,17 @@ final class MultiDriver: @unchecked Sendable {
         self.multi = multi
         self.configuration = configuration
         self.admission = admission
-        // The driver starts no more transfers than these (per first-hop host key); they remain
-        // as curl's own limit for redirects to other hosts, which then wait in curl's pending
-        // queue. Everything beyond Admission's bound waits outside, in the spool.
-        _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConcurrent)
+        // The driver starts no more transfers than maxConcurrent, and no more than perHost per
+        // first-hop host key. curl's per-host limit stays as its own bound for redirects to
+        // other hosts, which then wait in curl's pending queue. Its total limit counts idle
+        // connections too (curl closes the oldest idle one to open another), so it is the
+        // running transfers plus the idle ones kept: with it at maxConcurrent, fires to 1,000
+        // partners found no connection alive and paid a TCP and TLS handshake each.
+        // Everything beyond Admission's bound waits outside, in the spool.
+        let idle = max(configuration.maxConcurrent, configuration.idleConnections)
+        _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConcurrent + idle)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
-        // Keep idle connections to many partners alive for reuse, not just the pool's worth:
-        // with 1,000 partners and room for 64, every fire paid a new TCP and TLS handshake.
-        _ = pbd_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(configuration.maxConcurrent, configuration.idleConnections))
+        _ = pbd_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, idle)
     }
 
     deinit {
@@ -125,13 +128,16 @@ final class MultiDriver: @unchecked Sendable {
     }
 
     /// Hands in a fire whose slots are already taken. Returns false once stopping.
-    func enqueue(_ job: Job) -> Bool {
+    /// - Parameter wake: wake a sleeping driver for it; without, it waits for the driver's
+    ///   next turn, which a running transfer's progress brings (at most `busyPollMilliseconds`).
+    ///   Only for a fire that queues behind running ones anyway (`Admission.startsAtOnce`).
+    func enqueue(_ job: Job, wake wanted: Bool = true) -> Bool {
         let (accepted, wake) = lock.withLock { () -> (Bool, Bool) in
             guard !stopping else { return (false, false) }
             inbox.append(job)
-            let wake = polling
+            guard wanted && polling else { return (true, false) }
             polling = false  // one wakeup is enough: the driver drains the whole inbox
-            return (true, wake)
+            return (true, true)
         }
         if wake { curl_multi_wakeup(multi) }
         return accepted
