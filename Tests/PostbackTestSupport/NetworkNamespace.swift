@@ -79,7 +79,7 @@ public final class NetworkNamespace: @unchecked Sendable {
     }
 
     /// `ip netns exec NAME`: `ip` execs the command in place, so the child's pid is the command's.
-    private var inside: [String] { [Self.ip ?? "ip", "netns", "exec", name] }
+    var inside: [String] { [Self.ip ?? "ip", "netns", "exec", name] }
 
     /// Starts listeners on `endpoints` inside the namespace (netns-listener.py) and returns
     /// once all of them listen. A serving endpoint answers by path from `routes`
