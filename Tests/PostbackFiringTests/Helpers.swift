@@ -6,12 +6,12 @@ import Synchronization
 /// The test server's address is allow-listed; 127.0.0.2 (the "refused" listener) is not.
 func testConfiguration(
     maxConcurrent: Int = 16, perHost: Int = 8,
-    totalTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(3)
+    totalTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(3), caFile: String? = nil
 ) -> FiringConfiguration {
     FiringConfiguration(
         maxConcurrent: maxConcurrent, perHost: perHost,
         connectTimeout: connectTimeout, totalTimeout: totalTimeout,
-        addressRules: AddressRules(allowList: [CIDR("127.0.0.1/32")!]))
+        addressRules: AddressRules(allowList: [CIDR("127.0.0.1/32")!]), caFile: caFile)
 }
 
 /// Polls until `condition` holds or `timeout` passes; generous timeouts keep a loaded
