@@ -51,6 +51,27 @@ struct TestFireTests {
         #expect(sink.stats.accepted == 0)
     }
 
+    @Test(.enabled(if: TLSSink.testsRun, "needs nginx and openssl (scripts/setup.sh); CI runs it always"))
+    func showsTheTLSConnectionAndNeedsTheCAFile() throws {
+        let sink = try TLSSink()
+        defer { sink.stop() }
+        let path = try Self.catalog(url: "\(sink.base(.http2, host: "localhost"))/pb?click={sub1}")
+        let arguments = ["test-fire", "--catalog", path, "--postback", "17", "--record", Self.record,
+                         "--allow-address", "127.0.0.0/8", "--allow-address", "::1/128"]
+        let trusted = try ProcessRunner.run("postbackctl", arguments + ["--ca-file", sink.caFile], environment: [:])
+        #expect(trusted.status == 0, "\(trusted.stdout) \(trusted.stderr)")
+        for text in ["  connection: HTTP/2 over TLSv1.", ", TLS handshake ", "  certificate: CN = localhost\n",
+                     "  issuer: CN = postbackd test CA\n", "  expires: ", "verdict: success: HTTP 204\n"] {
+            #expect(trusted.stdout.contains(text), "no \"\(text)\" in\n\(trusted.stdout)")
+        }
+        // environment [:]: no POSTBACKD_CA_FILE from the test's own, so the system store.
+        let untrusted = try ProcessRunner.run("postbackctl", arguments, environment: [:])
+        #expect(untrusted.status == 1)
+        #expect(untrusted.stdout.contains("verdict: transient: TLS: certificate not trusted (unknown certificate authority) ["),
+                "\(untrusted.stdout) \(untrusted.stderr)")
+        #expect(sink.requests(at: .http2, atLeast: 1).count == 1, "only the trusted fire reached the server")
+    }
+
     @Test func pixelsAndUnknownIDsAreRefusedWithAReason() throws {
         let path = try ProcessRunner.temporaryFile("""
             {"postbacks": [{"id": 5, "type": "conversion", "level": "global", "partner_id": 7,
