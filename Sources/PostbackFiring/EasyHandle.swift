@@ -25,6 +25,7 @@ final class EasyHandle {
     @exclusivity(unchecked) private var followsRedirects = true
     @exclusivity(unchecked) private var redirectsToHTTPAllowed = true
     @exclusivity(unchecked) private var reportsConnection = false
+    @exclusivity(unchecked) private var waitsToMultiplex = false
     /// Where the driver learns which hosts' requests went out in this loop turn.
     private let sendLog: SendLog
 
@@ -96,10 +97,7 @@ final class EasyHandle {
         // /etc/ssl/certs/ca-certificates.crt).
         if let caFile = c.caFile { set(CURLOPT_CAINFO, caFile) }
         check(pbd_easy_setopt_ptr(curl, CURLOPT_CAPATH, nil))
-        // HTTP/2: a new transfer to a host whose connection is still being set up waits to
-        // multiplex on it instead of opening another connection and handshake of its own.
-        // Over HTTP/1.1 curl learns from the first connection that it cannot, and opens more.
-        set(CURLOPT_PIPEWAIT, 1)
+        // CURLOPT_PIPEWAIT is set per fire in `start`, for https only.
         // Request headers as a fixed list rather than CURLOPT_USERAGENT: curl 7.88 formats
         // the User-Agent line anew for every request through its printf, which cost ~7 % of
         // curl's CPU per fire in Benchmarks/driver; a list entry is copied as is. "Accept:"
@@ -145,6 +143,16 @@ final class EasyHandle {
         if toHTTPAllowed != redirectsToHTTPAllowed {
             redirectsToHTTPAllowed = toHTTPAllowed
             set(CURLOPT_REDIR_PROTOCOLS_STR, toHTTPAllowed ? "http,https" : "https")
+        }
+        // HTTP/2: a new transfer to an https host whose connection is still being set up
+        // waits to multiplex on it instead of opening another connection and handshake of its
+        // own; ALPN tells within the handshake, and over HTTP/1.1 curl then opens more. Not for
+        // http://, where curl (HTTP_VERSION_2TLS) never multiplexes but with PIPEWAIT still
+        // waits for the first connection's answer to learn so: fires to a slow or hanging
+        // http partner went one at a time instead of perHost at once (BoundsTests).
+        if toHTTPAllowed == waitsToMultiplex {
+            waitsToMultiplex = !toHTTPAllowed
+            set(CURLOPT_PIPEWAIT, waitsToMultiplex ? 1 : 0)
         }
         if job.request.reportsConnection != reportsConnection {
             reportsConnection = job.request.reportsConnection
