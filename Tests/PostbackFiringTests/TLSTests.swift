@@ -36,15 +36,10 @@ struct TLSTests {
         let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: 16, perHost: 8, caFile: sink.caFile))
         defer { engine.shutdown() }
         let total = 1000
-        let results = ResultBox()
-        let url = sink.base(server) + "/burst"
         let started = ContinuousClock.now
-        DispatchQueue.global().async {
-            for _ in 0..<total { engine.submit(FireRequest(url: url)) { results.append($0) } }
-        }
-        #expect(await waitUntil(timeout: .seconds(60)) { results.count == total })
+        let results = await Self.burst(total, to: sink.base(server) + "/burst", through: engine)
         let elapsed = ContinuousClock.now - started
-        let failures = results.all.filter { $0.verdict.kind != .success }
+        let failures = results.filter { $0.verdict.kind != .success }
         #expect(failures.isEmpty, "\(failures.count) failed, e.g. \(failures.first.map { "\($0.verdict)" } ?? "")")
 
         let seen = sink.requests(at: server, atLeast: total)
@@ -150,13 +145,8 @@ struct TLSTests {
         let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: 4, perHost: 4, caFile: sink.caFile))
         defer { engine.shutdown() }
         let total = 200
-        let results = ResultBox()
-        let url = sink.base(.resumption) + "/again"
-        DispatchQueue.global().async {
-            for _ in 0..<total { engine.submit(FireRequest(url: url)) { results.append($0) } }
-        }
-        #expect(await waitUntil(timeout: .seconds(60)) { results.count == total })
-        #expect(results.all.allSatisfy { $0.verdict.kind == .success })
+        let results = await Self.burst(total, to: sink.base(.resumption) + "/again", through: engine)
+        #expect(results.allSatisfy { $0.verdict.kind == .success })
 
         let seen = sink.requests(at: .resumption, atLeast: total)
         let firstOfEach = Dictionary(grouping: seen, by: \.connection).values.compactMap(\.first)
@@ -164,5 +154,16 @@ struct TLSTests {
         let resumed = firstOfEach.filter { $0.sessionReused == "r" }.count
         #expect(resumed >= 1, "no connection resumed its TLS session: \(Set(firstOfEach.map(\.sessionReused)))")
         print("TLS resumption: \(resumed) of \(firstOfEach.count) connections resumed their session")
+    }
+
+    /// `count` fires submitted as the daemon does (a producer thread that blocks at the caps);
+    /// returns the results once all are in, or what came within 60 s (the test then fails).
+    private static func burst(_ count: Int, to url: String, through engine: FiringEngine) async -> [FireResult] {
+        let results = ResultBox()
+        DispatchQueue.global().async {
+            for _ in 0..<count { engine.submit(FireRequest(url: url)) { results.append($0) } }
+        }
+        #expect(await waitUntil(timeout: .seconds(60)) { results.count == count })
+        return results.all
     }
 }
