@@ -18,8 +18,9 @@
 # The debootstrapped root is cached under $CACHE (default /var/cache/postbackd-boot-test),
 # keyed by a hash of the debootstrap arguments; each run boots a fresh copy of it.
 #
-# Usage: bash scripts/systemd-boot-test.sh [DEB]    DEB defaults to the one scripts/package.sh
-#        builds (run first when dist/ has none). Needs: debootstrap, systemd-container, curl.
+# Usage: bash scripts/systemd-boot-test.sh [DEB]    Without DEB, scripts/package.sh builds one
+#        first. Needs: debootstrap, systemd-container, curl (scripts/setup.sh --packaging).
+# Environment: KEEP=1 keeps the booted copy and its journal; CACHE, MIRROR as below.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
@@ -35,21 +36,16 @@ fail() {
     exit 1
 }
 
+eventually() {   # eventually SECONDS COMMAND...: true once COMMAND succeeds, polled every 0.1 s
+    local tries=$(($1 * 10)) _
+    shift
+    for _ in $(seq 1 "$tries"); do "$@" && return 0; sleep 0.1; done
+    return 1
+}
+
 for tool in debootstrap systemd-nspawn nsenter curl; do
     command -v "$tool" >/dev/null || fail "$tool not found (scripts/setup.sh --packaging)"
 done
-
-deb=${1:-}
-if [ -z "$deb" ]; then
-    deb=$(ls -t dist/postbackd_*.deb 2>/dev/null | head -1 || true)
-    if [ -z "$deb" ]; then
-        say "no package in dist/, building one"
-        bash scripts/package.sh
-        deb=$(ls -t dist/postbackd_*.deb | head -1)
-    fi
-fi
-[ -f "$deb" ] || fail "no such package: $deb"
-say "package $deb"
 
 # --- The root: debootstrap once, then a fresh copy per run ---------------------------------
 suite=bookworm
@@ -58,13 +54,28 @@ bootstrap_args=(--variant=minbase --include=systemd,systemd-sysv,dbus "$suite")
 cache=${CACHE:-/var/cache/postbackd-boot-test}
 key=$(printf '%s\n' "${bootstrap_args[@]}" "$mirror" "$(dpkg --print-architecture)" | sha256sum | cut -c1-16)
 base=$cache/root-$key
+bootstrap_job=
 if [ ! -f "$base/.complete" ]; then
-    say "debootstrap $suite into $base (once; later runs reuse it)"
+    # In the background: it waits on the mirror and dpkg while the package build below uses the CPU.
+    say "debootstrap $suite into $base (once; later runs reuse it), log in $cache/debootstrap-$key.log"
     rm -rf "$base"
     mkdir -p "$cache"
-    nice -n 10 debootstrap "${bootstrap_args[@]}" "$base" "$mirror" >"$cache/debootstrap-$key.log" 2>&1 ||
-        { tail -20 "$cache/debootstrap-$key.log" >&2; fail "debootstrap failed"; }
-    touch "$base/.complete"
+    { nice -n 10 debootstrap "${bootstrap_args[@]}" "$base" "$mirror" >"$cache/debootstrap-$key.log" 2>&1 &&
+        touch "$base/.complete"; } &
+    bootstrap_job=$!
+fi
+
+# --- The package: built now unless one is named ----------------------------------------------
+deb=${1:-}
+if [ -z "$deb" ]; then
+    bash scripts/package.sh
+    deb=$(ls -t dist/postbackd_*.deb | head -1)
+fi
+[ -f "$deb" ] || fail "no such package: $deb"
+say "package $deb"
+if [ -n "$bootstrap_job" ]; then
+    wait "$bootstrap_job" || { tail -20 "$cache/debootstrap-$key.log" >&2; fail "debootstrap failed"; }
+    say "debootstrap done"
 fi
 
 work=$(mktemp -d /var/tmp/postbackd-boot-test.XXXXXX)
@@ -103,7 +114,7 @@ done
 [ -n "$leader" ] || fail "no systemd inside the container"
 # Run a command inside the container, as root, in all of its namespaces.
 inside() { nsenter --target "$leader" --all env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 TERM=dumb SYSTEMD_PAGER= "$@"; }
-for _ in $(seq 1 300); do inside test -S /run/systemd/private 2>/dev/null && break; sleep 0.1; done
+eventually 30 inside test -S /run/systemd/private 2>/dev/null || fail "no systemd manager socket in the container"
 state=$(inside timeout 60 systemctl is-system-running --wait 2>&1 || true)
 case "$state" in
     running) ;;
@@ -171,22 +182,23 @@ catalog 1 | put_catalog
 # the container runs on a host whose cgroups systemd does not own.
 inside systemd-run --quiet --unit=boot-test-receiver -p StandardOutput=file:/root/boot-test-receiver.log \
     /usr/bin/postbackctl receive --listen "127.0.0.1:$receiver_port" --json
-for _ in $(seq 1 50); do ss -Hltn "sport = :$receiver_port" | grep >/dev/null . && break; sleep 0.1; done
+listening() { ss -Hltn "sport = :$1" | grep >/dev/null .; }
+eventually 5 listening "$receiver_port" || fail "the receiver does not listen on $receiver_port"
 start_begin=$SECONDS
 inside systemctl start postbackd || { inside journalctl -u postbackd --no-pager | tail -20 >&2; fail "systemctl start failed"; }
 say "start: active after $((SECONDS - start_begin)) s"
 [ "$(inside systemctl is-active postbackd)" = active ] || fail "not active after start"
 inside journalctl -u postbackd -o cat --no-pager | grep >/dev/null 'postbackd ready:' || fail "no 'ready' line from the daemon"
-inside journalctl _PID=1 -o cat --no-pager | grep >/dev/null 'postbackd.service: Got notification message from PID .*READY=1' ||
-    fail "systemd logged no READY=1 from the daemon"
+# systemd's own order of events: the READY=1 datagram, then start -> running.
+first_of() { inside journalctl _PID=1 -o cat --no-pager | grep -n "$1" | head -1 | cut -d: -f1; }
+ready_line=$(first_of 'postbackd.service: Got notification message from PID .*READY=1')
+running_line=$(first_of 'postbackd.service: Changed start -> running')
+[ -n "$ready_line" ] || fail "systemd logged no READY=1 from the daemon"
+[ -n "$running_line" ] && [ "$ready_line" -lt "$running_line" ] || fail "start -> running did not follow READY=1"
 
 # --- STATUS= ---------------------------------------------------------------------------------
-status_text=""
-for _ in $(seq 1 50); do
-    status_text=$(inside systemctl show -P StatusText postbackd)
-    [[ "$status_text" == *"succeeded "* ]] && break
-    sleep 0.2
-done
+status_counters() { status_text=$(inside systemctl show -P StatusText postbackd); [[ "$status_text" == *"succeeded "* ]]; }
+eventually 10 status_counters || true
 [[ "$status_text" == *"in flight"*"succeeded"*"deferred"*"failed"* ]] || fail "no STATUS= counters: '$status_text'"
 inside systemctl status --no-pager postbackd | grep >/dev/null "Status: \"$status_text" ||
     inside systemctl status --no-pager postbackd | grep >/dev/null 'Status: "fires/s' || fail "systemctl status shows no STATUS="
@@ -203,19 +215,16 @@ received() {   # received PATH TXN: the receiver got that request
     grep -F >/dev/null "\"path\":\"/$1\",\"query\":{\"click\":\"click-$2\",\"txn\":\"$2\"}" "$root/root/boot-test-receiver.log" 2>/dev/null
 }
 wait_fired() {   # wait_fired PATH TXN
-    for _ in $(seq 1 100); do received "$1" "$2" && return 0; sleep 0.1; done
-    fail "the receiver never got /$1 for $2"
+    eventually 10 received "$1" "$2" || fail "the receiver never got /$1 for $2"
 }
 txn=boot-$RANDOM$RANDOM
 drop_record "$txn"
 wait_fired p1 "$txn"
-say "record $txn fired to the receiver"
-fields=""
-for _ in $(seq 1 50); do
-    fields=$(inside journalctl -u postbackd "TRANSACTION_ID=$txn" -o export --no-pager)
-    grep -q '^OUTCOME=' <<<"$fields" && break
-    sleep 0.1
-done
+counted() { status_text=$(inside systemctl show -P StatusText postbackd); [[ "$status_text" == *"succeeded 1,"* ]]; }
+eventually 10 counted || fail "STATUS= does not count the fire: '$status_text'"
+say "record $txn fired to the receiver; STATUS= \"$status_text\""
+fire_logged() { fields=$(inside journalctl -u postbackd "TRANSACTION_ID=$txn" -o export --no-pager); grep -q '^OUTCOME=' <<<"$fields"; }
+eventually 5 fire_logged || true
 for field in "TRANSACTION_ID=$txn" POSTBACK_ID=1 PARTNER_ID=7 OFFER_ID=3 HTTP_STATUS=204 ATTEMPT=1 OUTCOME=succeeded LATENCY_US=; do
     grep -q "^$field" <<<"$fields" || fail "journalctl -u postbackd TRANSACTION_ID=$txn: no $field"
 done
@@ -226,17 +235,16 @@ curl -fsS "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt" || fail 
 bash monitoring/check-metric-names.sh "$work/metrics.txt" || fail "monitoring/ names metrics the daemon does not export"
 
 # --- Reload ------------------------------------------------------------------------------------
+logged_since() { inside journalctl -u postbackd --since "$since" -o cat --no-pager | grep >/dev/null "$1"; }
+reload_expecting() {   # reload_expecting PATTERN: systemctl reload, then the daemon logs PATTERN
+    since=$(inside date '+%Y-%m-%d %H:%M:%S')
+    sleep 1   # journalctl --since has whole seconds
+    inside systemctl reload postbackd || fail "systemctl reload failed"
+    eventually 5 logged_since "$1" || fail "after systemctl reload the daemon logged no '$1'"
+}
 pid_before=$(inside systemctl show -P MainPID postbackd)
 catalog 1 2 | put_catalog
-since=$(inside date '+%Y-%m-%d %H:%M:%S')
-sleep 1   # journalctl --since has whole seconds
-inside systemctl reload postbackd || fail "systemctl reload failed"
-for _ in $(seq 1 50); do
-    inside journalctl -u postbackd --since "$since" -o cat --no-pager | grep >/dev/null 'catalog reloaded from .*: 2 postbacks' && break
-    sleep 0.1
-done
-inside journalctl -u postbackd --since "$since" -o cat --no-pager | grep >/dev/null 'catalog reloaded from .*: 2 postbacks' ||
-    fail "the daemon did not reload the catalog"
+reload_expecting 'catalog reloaded from .*: 2 postbacks'
 notify=$(inside journalctl _PID=1 --since "$since" -o cat --no-pager | grep 'postbackd.service: Got notification message' || true)
 grep -q 'RELOADING=1' <<<"$notify" || fail "systemd got no RELOADING=1"
 grep -A100 'RELOADING=1' <<<"$notify" | grep >/dev/null 'READY=1' || fail "systemd got no READY=1 after RELOADING=1"
@@ -248,15 +256,7 @@ wait_fired p2 "$txn2"
 say "systemctl reload: RELOADING=1 then READY=1, same pid, the new postback 2 fires"
 
 echo '{"postbacks": [{"id": 1, "type": "conversion"}]}' | put_catalog
-since=$(inside date '+%Y-%m-%d %H:%M:%S')
-sleep 1
-inside systemctl reload postbackd || fail "systemctl reload (refused catalog) failed"
-for _ in $(seq 1 50); do
-    inside journalctl -u postbackd --since "$since" -o cat --no-pager | grep >/dev/null 'refused, the previous catalog keeps serving' && break
-    sleep 0.1
-done
-inside journalctl -u postbackd --since "$since" -o cat --no-pager | grep >/dev/null 'refused, the previous catalog keeps serving' ||
-    fail "no 'refused' line after reloading a broken catalog"
+reload_expecting 'refused, the previous catalog keeps serving'
 curl -fsS "http://127.0.0.1:$metrics_port/metrics" | grep >/dev/null '^postbackd_catalog_last_reload_success 0' ||
     fail "postbackd_catalog_last_reload_success is not 0 after a refused reload"
 txn3=boot-$RANDOM$RANDOM
@@ -271,13 +271,11 @@ restarts=$(inside systemctl show -P NRestarts postbackd)
 frozen=$(inside systemctl show -P MainPID postbackd)
 inside sh -c "kill -STOP $frozen"   # dash's builtin: the root has no /bin/kill
 stopped_at=$SECONDS
-new_pid=$frozen
-for _ in $(seq 1 300); do
+replaced() {   # a new main process, active again
     new_pid=$(inside systemctl show -P MainPID postbackd)
-    [ "$new_pid" != "$frozen" ] && [ "$new_pid" != 0 ] && [ "$(inside systemctl is-active postbackd)" = active ] && break
-    sleep 0.1
-done
-[ "$new_pid" != "$frozen" ] && [ "$new_pid" != 0 ] || fail "the watchdog did not restart a daemon stopped with SIGSTOP"
+    [ "$new_pid" != "$frozen" ] && [ "$new_pid" != 0 ] && [ "$(inside systemctl is-active postbackd)" = active ]
+}
+eventually 30 replaced || fail "the watchdog did not restart a daemon stopped with SIGSTOP"
 inside journalctl -u postbackd -o cat --no-pager | grep >/dev/null 'Watchdog timeout' || fail "no 'Watchdog timeout' in the journal"
 [ "$(inside systemctl show -P NRestarts postbackd)" -gt "$restarts" ] || fail "NRestarts did not go up"
 say "watchdog: SIGSTOPped pid $frozen killed and replaced by $new_pid after $((SECONDS - stopped_at)) s"
@@ -301,7 +299,7 @@ inside journalctl -u postbackd -o cat --no-pager | grep >/dev/null "postbackd st
 inside journalctl -u postbackd -o cat --no-pager | grep >/dev/null 'timed out. Killing' && fail "systemd had to kill the daemon on stop"
 if received p2 "$txn4"; then last="its fire went out before the daemon stopped"
 else
-    inside test -n "$(find "/var/lib/postbackd/spool" -name "$txn4*" -print -quit)" ||
+    [ -n "$(find "$root/var/lib/postbackd/spool" -name "$txn4*" -print -quit)" ] ||
         fail "the record dropped before the stop neither fired nor stayed in the spool"
     last="the record dropped just before it stays in the spool for the next start"
 fi
