@@ -73,7 +73,7 @@ open(p, "w").write("\n".join(os.environ["TO"] if l == os.environ["FROM"] else l 
 }
 install -m 0644 config/postbackd.conf "$conf"
 edit_conf "# This example runs as-is from the repository's top folder (see README.md)." \
-    "# Installed by the postbackd package; apply changes with: systemctl reload postbackd"
+    "# From the postbackd package. Apply with systemctl reload postbackd (the journal names what needs a restart)."
 edit_conf "spool = var/spool" "spool = /var/lib/postbackd/spool"
 edit_conf "catalog = config/catalog.json" "catalog = /etc/postbackd/catalog.json"
 edit_conf "state_directory = var/state" "state_directory = /var/lib/postbackd/state"
