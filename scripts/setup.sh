@@ -6,6 +6,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 packages=(libcurl4-openssl-dev libsystemd-dev pkg-config systemd nginx-light wrk iproute2 curl python3 openssl libssl-dev)
+# `scripts/setup.sh --packaging`: also the tools of scripts/package.sh (dpkg-deb, dpkg-shlibdeps,
+# lintian), scripts/systemd-boot-test.sh (debootstrap, systemd-nspawn) and promtool (prometheus).
+packaging_packages=(dpkg-dev lintian debootstrap systemd-container prometheus)
+if [ "${1:-}" = --packaging ]; then packages+=("${packaging_packages[@]}"); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
