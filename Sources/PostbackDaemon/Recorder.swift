@@ -17,7 +17,8 @@ final class Recorder: @unchecked Sendable {
     let queue = DispatchQueue(label: "postbackd.recorder")
     private let log: FireLog
     private let logger: Logger
-    private let policy: RetryPolicy
+    /// Replaced by a reload (`update(policy:)`); read for each transient failure.
+    private let policy: Mutex<RetryPolicy>
     /// Every fire handed to the engine and not yet recorded; `--once` and a drain wait on it.
     /// Bounded, so a recorder that falls behind slows firing instead of growing memory, and
     /// the fires a crash could repeat (sent, outcome not yet durable) stay few.
@@ -42,7 +43,7 @@ final class Recorder: @unchecked Sendable {
         self.inFlight = FiresOutstanding(limit: outstandingLimit)
         self.logger = logger
         self.log = FireLog(logger: logger)
-        self.policy = policy
+        self.policy = Mutex(policy)
         self.breakers = breakers
         self.pause = pause
     }
@@ -65,6 +66,12 @@ final class Recorder: @unchecked Sendable {
         case .transient:
             break
         }
+    }
+
+    /// A reload's retry settings, for every decision from now on (fires already deferred
+    /// keep their due time).
+    func update(policy newPolicy: RetryPolicy) {
+        policy.withLock { $0 = newPolicy }
     }
 
     // MARK: files
@@ -367,7 +374,7 @@ final class Recorder: @unchecked Sendable {
         case .permanent:
             return .deadLetter(why: result.verdict.reason)
         case .transient:
-            switch policy.decide(attemptsMade: attemptsMade, age: age, retryAfter: result.retryAfter) {
+            switch policy.withLock({ $0 }).decide(attemptsMade: attemptsMade, age: age, retryAfter: result.retryAfter) {
             case .retry(let delay):
                 return .retry(dueMillis: SpoolTime.unixMillis() + delay.milliseconds, why: result.verdict.reason)
             case .giveUp(let why):

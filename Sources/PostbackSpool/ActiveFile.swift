@@ -131,10 +131,11 @@ public final class ActiveFile: Sendable {
     private func append(line: Int, postbackID: Int64, outcome: FireOutcome?, attempt: FireAttempt?,
                         error: String = "", nextDue: Int64? = nil,
                         move: (String, Spool.Queue, String)? = nil, reject: [UInt8]? = nil) throws(SpoolError) {
-        let answerLimit = spool.configuration.answerPrefixBytes
-        let batch = spool.configuration.ledgerBatchEntries
-        let interval = UInt64(spool.configuration.ledgerBatchInterval.components.seconds) * 1_000_000_000
-            + UInt64(spool.configuration.ledgerBatchInterval.components.attoseconds / 1_000_000_000)
+        let configuration = spool.configuration
+        let answerLimit = configuration.answerPrefixBytes
+        let batch = configuration.ledgerBatchEntries
+        let interval = UInt64(configuration.ledgerBatchInterval.components.seconds) * 1_000_000_000
+            + UInt64(configuration.ledgerBatchInterval.components.attoseconds / 1_000_000_000)
         let now = SpoolTime.monotonicNanos()
         let due: Bool = try state.withLock { (s: inout State) throws(SpoolError) -> Bool in
             guard !s.finished else {

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// One spool directory: the hand-off point between ingest and any number of daemons.
 ///
@@ -32,7 +33,9 @@ public final class Spool: Sendable {
     }
 
     public let root: String
-    public let configuration: SpoolConfiguration
+    /// The knobs as they are now; a reload may change the sizes and the retention.
+    public var configuration: SpoolConfiguration { tunables.withLock { $0 } }
+    private let tunables: Mutex<SpoolConfiguration>
     /// Counts of every outcome recorded through this spool object since it was opened.
     public let counters = SpoolCounters()
 
@@ -53,7 +56,7 @@ public final class Spool: Sendable {
         var root = root
         while root.count > 1, root.hasSuffix("/") { root.removeLast() }
         self.root = root
-        self.configuration = configuration
+        self.tunables = Mutex(configuration)
         try Spool.makeDirectory(root, mode: mode_t(configuration.directoryMode), parents: true)
         var fds: [System.Dir] = []
         do {
@@ -68,6 +71,16 @@ public final class Spool: Sendable {
             throw error
         }
         (tmp, incoming, active, deferred, failed, bad, done) = (fds[0], fds[1], fds[2], fds[3], fds[4], fds[5], fds[6])
+    }
+
+    /// A reload's limits and retention, for files claimed and finished from now on.
+    /// The directory layout and the ledger's batching stay as opened.
+    public func update(_ new: SpoolConfiguration) {
+        tunables.withLock { c in
+            c.maxFileBytes = new.maxFileBytes
+            c.maxLineBytes = new.maxLineBytes
+            c.doneRetention = new.doneRetention
+        }
     }
 
     deinit {
