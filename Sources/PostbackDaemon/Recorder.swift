@@ -160,12 +160,16 @@ final class Recorder: @unchecked Sendable {
 
     // MARK: outcomes
 
-    /// A record with nothing to fire (or a rejected line): its outcome, no fire.
+    /// A record with nothing to fire (or a rejected line): its outcome, no fire. Counted in
+    /// `inFlight` like a fire, so a huge file of such lines waits for the recorder instead of
+    /// queueing millions of closures.
     func recordOnly(_ work: FileWork, line: Int, rejection: String?, raw: Range<Int>) {
+        inFlight.enter()
         queue.async {
+            defer { self.inFlight.leave() }
             do {
                 if let rejection {
-                    try work.file.rejected(line: line, reason: rejection, raw: work.bytes(raw))
+                    try work.file.rejected(line: line, reason: rejection, raw: try work.bytes(raw))
                     self.metrics.recorded(.rejected)
                     self.logger.warning("spool file \(work.file.name) line \(line) rejected: \(rejection)",
                                         metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "rejected"])
@@ -254,11 +258,11 @@ final class Recorder: @unchecked Sendable {
                 try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
                 tally(.succeeded, subject, attempt: 1, result: result, detail: "")
             case .retry(let dueMillis, let why):
-                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                        attempt: attempt, nextDue: dueMillis, error: why)
                 tally(.deferred, subject, attempt: 1, result: result, detail: why)
             case .deadLetter(let why):
-                try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                      attempt: attempt, error: why)
                 tally(.failed, subject, attempt: 1, result: result, detail: why)
             }
@@ -301,7 +305,7 @@ final class Recorder: @unchecked Sendable {
                 self.inFlight.leave()
             }
             do {
-                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                        attempt: nil, nextDue: dueMillis, error: reason)
                 self.stats.heldBack.add(1, ordering: .relaxed)
                 self.metrics.heldBack()
