@@ -176,6 +176,9 @@ final class Recorder: @unchecked Sendable {
                 } else {
                     try work.file.noMatch(line: line)
                     self.metrics.recorded(.noMatch)
+                    // Counted, not an error (DESIGN.md, Precedence): visible at debug level.
+                    self.logger.debug("spool file \(work.file.name) line \(line): no postback matches",
+                                      metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "no_match"])
                 }
             } catch {
                 self.noteWriteError(work, error)

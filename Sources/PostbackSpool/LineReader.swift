@@ -9,11 +9,11 @@ public struct SpoolLine {
     public var range: Range<Int>
     /// The line's bytes, valid only during the call.
     public var bytes: UnsafeBufferPointer<UInt8>
-    /// The whole line's length without its ending; more than `bytes.count` when `tooLong`.
+    /// The whole line's length without its ending.
     public var length: Int
-    /// Longer than the limit: `bytes` is its first `LineReader.heldPrefix` bytes (cut before
-    /// a UTF-8 sequence), enough for the quarantine to show what it was.
-    public var tooLong: Bool { length > bytes.count }
+    /// Longer than the limit: `bytes` is at most its first `LineReader.heldPrefix` bytes (cut
+    /// before a UTF-8 sequence), enough for the quarantine to show what it was.
+    public var tooLong: Bool
 }
 
 /// Reads a spool file's lines a chunk at a time, so memory stays bounded by the longest
@@ -74,7 +74,8 @@ struct LineReader {
         var lastDiscarded: UInt8 = 0  // the byte just before buffer[0] while skipping
 
         func emit(_ bytes: UnsafeBufferPointer<UInt8>, number: Int, start: Int, length: Int) -> Bool {
-            body(SpoolLine(number: number, range: start..<(start + bytes.count), bytes: bytes, length: length))
+            body(SpoolLine(number: number, range: start..<(start + bytes.count), bytes: bytes, length: length,
+                           tooLong: length > maxLineBytes))
         }
         func prefix(_ line: UnsafeBufferPointer<UInt8>) -> [UInt8] {
             var cut = min(Self.heldPrefix, line.count)

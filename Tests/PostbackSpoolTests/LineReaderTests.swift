@@ -5,15 +5,15 @@ import Testing
 /// The chunked reader must number and cut lines exactly as `RecordParser.parseLines` does on a
 /// whole file, whatever the chunk size, so ledgers and byte ranges mean what they always meant.
 @Suite struct LineReaderTests {
-    static func read(_ bytes: [UInt8], maxLine: Int, chunk: Int) throws -> [(number: Int, range: Range<Int>, bytes: [UInt8], length: Int)] {
+    static func read(_ bytes: [UInt8], maxLine: Int, chunk: Int) throws -> [(number: Int, range: Range<Int>, bytes: [UInt8], length: Int, tooLong: Bool)] {
         let reader = LineReader(maxLineBytes: maxLine, chunk: chunk) { (buffer, offset) throws(SpoolError) -> Int in
             let count = max(0, min(buffer.count, bytes.count - offset))
             for i in 0..<count { buffer[i] = bytes[offset + i] }
             return count
         }
-        var lines: [(number: Int, range: Range<Int>, bytes: [UInt8], length: Int)] = []
+        var lines: [(number: Int, range: Range<Int>, bytes: [UInt8], length: Int, tooLong: Bool)] = []
         try reader.forEach { line in
-            lines.append((line.number, line.range, Array(line.bytes), line.length))
+            lines.append((line.number, line.range, Array(line.bytes), line.length, line.tooLong))
             return true
         }
         return lines
@@ -65,6 +65,9 @@ import Testing
         #expect(lines[1].range.lowerBound == 6 && lines[3].range.lowerBound == 6 + 6000 + 2 + 5)
         // Exactly at the limit is not too long, a CR before the LF not counted.
         let exact = try Self.read(Array((String(repeating: "a", count: 100) + "\r\n").utf8), maxLine: 100, chunk: chunk)
-        #expect(exact.count == 1 && exact[0].length == 100 && exact[0].bytes.count == 100)
+        #expect(exact.count == 1 && exact[0].length == 100 && exact[0].bytes.count == 100 && !exact[0].tooLong)
+        // Over the limit but shorter than the kept prefix: whole, and still too long.
+        let over = try Self.read(Array((String(repeating: "a", count: 101) + "\n").utf8), maxLine: 100, chunk: chunk)
+        #expect(over.count == 1 && over[0].length == 101 && over[0].bytes.count == 101 && over[0].tooLong)
     }
 }
