@@ -11,8 +11,9 @@ import Synchronization
 /// How a daemon drives it:
 /// 1. At start: `recover()` and `recoverTakenFires()` take over work whose daemon died
 ///    (an `ActiveFile` carries its `replay`: skip fires where `replay.hasOutcome`).
-/// 2. Loop: `claimNext()` until nil. For each `.active(file)`, parse `file.contents` with
-///    `RecordParser.parseLines`; per line call exactly one of `rejected`, `noMatch`, or, per
+/// 2. Loop: `claimNext()` until nil. For each `.active(file)`, read its lines with
+///    `file.forEachLine` (a chunk at a time; a line over `maxLineBytes` comes as `tooLong`) and
+///    parse each with `RecordParser.parse`; per line call exactly one of `rejected`, `noMatch`, or, per
 ///    fire, `succeeded` / `deferred` / `failed`. Then `finish()` (it flushes first). On a
 ///    drain, `release()` what is unfinished.
 /// 3. Every tick: `flushIfDue()` on each open `ActiveFile`; `due(now:)` + `take(_:)` for
