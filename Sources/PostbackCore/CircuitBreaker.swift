@@ -49,7 +49,8 @@ where Instant.Duration == Swift.Duration, Instant: Sendable {
         case halfOpen(probeSentAt: Instant)
     }
 
-    public let configuration: Configuration
+    /// Settable so a reload can retune a breaker in place; its outcomes so far stay.
+    public var configuration: Configuration
     public private(set) var phase: Phase = .closed
     /// Ring of the last `window` outcomes in the closed phase (true = failure).
     private var outcomes: [Bool] = []

@@ -58,6 +58,8 @@ public enum RecordParser {
     /// A reason a line is not a record.
     public struct Failure: Error, Equatable, Sendable {
         public var message: String
+
+        public init(message: String) { self.message = message }
     }
 
     /// Parses one line (without its line ending).

@@ -22,6 +22,8 @@ public struct Settings: Sendable, Equatable {
     public var maxAge: Duration = .seconds(86_400)
     /// Spool files larger than this go to bad/ whole.
     public var maxFileBytes = 64 << 20
+    /// Spool lines longer than this are rejected alone and read past, never held whole.
+    public var maxLineBytes = 1 << 20
     /// How long finished files stay in done/; zero removes them at once.
     public var doneRetention: Duration = .zero
     /// The safety-net rescan of incoming/ and deferred/, beside inotify.
@@ -43,13 +45,74 @@ public struct Settings: Sendable, Equatable {
 
     public init() {}
 
-    /// Every key, as written in the file; the environment name is `POSTBACKD_` + upper-cased key.
-    public static let keys = [
-        "spool", "catalog", "state_directory", "allow_address", "max_concurrent", "per_host",
-        "connect_timeout", "total_timeout", "retry_base", "retry_cap", "max_attempts", "max_age",
-        "max_file_size", "done_retention", "rescan_interval", "partner_postbacks", "breaker_failures", "breaker_cooldown", "log_level", "log_target",
-        "metrics_listen", "ca_file",
+    /// When a changed key takes effect: at a reload (SIGHUP), or only at the next start.
+    public enum TakesEffect: Sendable, Equatable {
+        case reload
+        case restart
+    }
+
+    /// One key of the settings file: its name, when a change to it takes effect, and how to
+    /// compare and copy its value, so a reload can apply one kind and name the other.
+    public struct Key: @unchecked Sendable {
+        // @unchecked: the closures only read and write one stored property of a value.
+        public let name: String
+        public let takesEffect: TakesEffect
+        let same: (Settings, Settings) -> Bool
+        let copy: (inout Settings, Settings) -> Void
+
+        init<Value: Equatable>(_ name: String, _ takesEffect: TakesEffect, _ path: WritableKeyPath<Settings, Value>) {
+            self.name = name
+            self.takesEffect = takesEffect
+            same = { $0[keyPath: path] == $1[keyPath: path] }
+            copy = { $0[keyPath: path] = $1[keyPath: path] }
+        }
+    }
+
+    /// Every key, in the order of `config/postbackd.conf`, with when a change takes effect.
+    /// Restart-only keys are those baked into what the daemon builds once: the spool's
+    /// directories and the state directory, the firing engine's pool, timeouts, address rules
+    /// and trust store, the log destination and the metrics listener.
+    public static let table: [Key] = [
+        Key("spool", .restart, \.spool),
+        Key("catalog", .reload, \.catalog),
+        Key("state_directory", .restart, \.stateDirectory),
+        Key("allow_address", .restart, \.allowAddresses),
+        Key("max_concurrent", .restart, \.maxConcurrent),
+        Key("per_host", .restart, \.perHost),
+        Key("connect_timeout", .restart, \.connectTimeout),
+        Key("total_timeout", .restart, \.totalTimeout),
+        Key("ca_file", .restart, \.caFile),
+        Key("retry_base", .reload, \.retryBase),
+        Key("retry_cap", .reload, \.retryCap),
+        Key("max_attempts", .reload, \.maxAttempts),
+        Key("max_age", .reload, \.maxAge),
+        Key("max_file_size", .reload, \.maxFileBytes),
+        Key("max_line_size", .reload, \.maxLineBytes),
+        Key("done_retention", .reload, \.doneRetention),
+        Key("rescan_interval", .reload, \.rescanInterval),
+        Key("partner_postbacks", .reload, \.partnerPostbacks),
+        Key("breaker_failures", .reload, \.breakerFailures),
+        Key("breaker_cooldown", .reload, \.breakerCooldown),
+        Key("log_level", .reload, \.logLevel),
+        Key("log_target", .restart, \.logTarget),
+        Key("metrics_listen", .restart, \.metricsListen),
     ]
+
+    /// Every key, as written in the file; the environment name is `POSTBACKD_` + upper-cased key.
+    public static let keys = table.map(\.name)
+
+    /// The keys whose values differ between `self` and `other`, in table order.
+    public func changedKeys(to other: Settings) -> [Key] {
+        Settings.table.filter { !$0.same(self, other) }
+    }
+
+    /// What a reload leaves running: `self` with every reload key taken from `new`, the
+    /// restart-only ones kept, so a change to those is named again until a restart takes it.
+    public func reloaded(from new: Settings) -> Settings {
+        var result = self
+        for key in Settings.table where key.takesEffect == .reload { key.copy(&result, new) }
+        return result
+    }
 
     /// A setting that cannot be used, naming the key and where it came from.
     public struct Problem: Error, Equatable, Sendable, CustomStringConvertible {
@@ -57,12 +120,18 @@ public struct Settings: Sendable, Equatable {
         public var key: String
         public var message: String
         public var description: String { "\(source): \(key): \(message)" }
+
+        public init(source: String, key: String, message: String) {
+            (self.source, self.key, self.message) = (source, key, message)
+        }
     }
 
     /// Settings refused as a whole, with every reason.
     public struct Problems: Error, Sendable, CustomStringConvertible {
         public var all: [Problem]
         public var description: String { all.map(\.description).joined(separator: "\n") }
+
+        public init(all: [Problem]) { self.all = all }
     }
 
     /// Where the settings file is looked for when neither `--config` nor POSTBACKD_CONFIG names one.
@@ -117,6 +186,9 @@ public struct Settings: Sendable, Equatable {
         if settings.connectTimeout > settings.totalTimeout {
             problems.append(Problem(source: "settings", key: "connect_timeout", message: "longer than total_timeout"))
         }
+        if settings.retryBase > settings.retryCap {
+            problems.append(Problem(source: "settings", key: "retry_base", message: "longer than retry_cap"))
+        }
         return problems.isEmpty ? .success(settings) : .failure(Problems(all: problems))
     }
 
@@ -135,6 +207,12 @@ public struct Settings: Sendable, Equatable {
                 return nil
             }
             return d
+        }
+        func size() -> Int? {
+            guard let v = Settings.parseSize(value) else {
+                fail("expected a size such as 512k, 64M or 1G, got \"\(value)\""); return nil
+            }
+            return v
         }
         func path() -> String? {
             guard value.hasPrefix("/") || value.hasPrefix(".") || !value.isEmpty else {
@@ -162,7 +240,9 @@ public struct Settings: Sendable, Equatable {
         case "max_attempts": if let v = int(1...1000) { maxAttempts = v }
         case "max_age": if let v = duration() { maxAge = v }
         case "max_file_size":
-            if let v = Settings.parseSize(value) { maxFileBytes = v } else { fail("expected a size such as 512k, 64M or 1G, got \"\(value)\"") }
+            if let v = size() { maxFileBytes = v }
+        case "max_line_size":
+            if let v = size() { maxLineBytes = v }
         case "done_retention": if let v = duration(allowZero: true) { doneRetention = v }
         case "rescan_interval": if let v = duration() { rescanInterval = v }
         case "partner_postbacks":

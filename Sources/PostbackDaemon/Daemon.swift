@@ -20,12 +20,17 @@ public final class Daemon: Sendable {
     let logger: Logger
     public let state: StateDirectory
     let paused: PausedPostbacks
+    /// The settings running now: a reload takes the reload keys, restart-only keys stay as started.
     private let settings: Mutex<Settings>
+    /// The level every log handler follows (`log_level`); nil when the caller's handlers do not.
+    let logLevel: SharedLogLevel?
     private let finished = DispatchSemaphore(value: 0)
 
     /// Opens the spool and loads the catalog; either failing stops the start with its reason.
-    public init(settings: Settings, logger: Logger, notifier: SystemdNotifier = SystemdNotifier()) throws(DaemonStartError) {
+    public init(settings: Settings, logger: Logger, logLevel: SharedLogLevel? = nil,
+                notifier: SystemdNotifier = SystemdNotifier()) throws(DaemonStartError) {
         self.logger = logger
+        self.logLevel = logLevel
         self.notifier = notifier
         self.settings = Mutex(settings)
         do {
@@ -63,8 +68,7 @@ public final class Daemon: Sendable {
         firingConfiguration.idleConnections = min(firingConfiguration.idleConnections, FileDescriptorLimit.raise() / 4)
         engine = FiringEngine(configuration: firingConfiguration)
         let (catalog, paused) = (catalog, paused)
-        let breakers = HostBreakers(configuration: .init(
-            consecutiveFailures: settings.breakerFailures, coolDown: settings.breakerCooldown))
+        let breakers = HostBreakers(configuration: settings.breakerConfiguration)
         // Room for the recorder to stall on a slow fsync (a disk hiccup) without holding up
         // the next fires: 2,048 is 0.4 s of fires at 5,000/s (Benchmarks/latency; with 256,
         // fsync stalls under I/O load became 100-500 ms of queueing before firing), and at
@@ -142,7 +146,9 @@ public final class Daemon: Sendable {
         logger.notice("postbackd stopped", metadata: ["SUMMARY": .string(spool.counters.snapshot.summaryJSON(seconds: 0))])
     }
 
-    /// Re-reads settings and the catalog. A refused catalog keeps the current one serving.
+    /// Applies re-read settings and the catalog (SIGHUP). Every reload key (`Settings.table`)
+    /// takes effect now; a change to a restart-only key is named in one warning and waits for
+    /// the next start. A refused catalog keeps the current one serving.
     public func reload(_ newSettings: Settings) {
         try? notifier.reloading()
         defer { try? notifier.ready() }
@@ -160,14 +166,32 @@ public final class Daemon: Sendable {
             recorder.metrics.catalogLoaded(ok: false, unixSeconds: Date().timeIntervalSince1970)
             logger.error("catalog \(newSettings.catalog) refused, the previous catalog keeps serving:\n\(error)")
         }
-        dispatcher.update(.init(partnerPostbacks: newSettings.partnerPostbacks, rescanInterval: newSettings.rescanInterval))
-        if newSettings.firingConfiguration.maxConcurrent != old.maxConcurrent || newSettings.perHost != old.perHost
-            || newSettings.spool != old.spool || newSettings.allowAddresses != old.allowAddresses
-            || newSettings.connectTimeout != old.connectTimeout || newSettings.totalTimeout != old.totalTimeout
-            || newSettings.metricsListen != old.metricsListen || newSettings.caFile != old.caFile {
-            logger.warning("pool, timeout, address, spool, ca_file and metrics_listen settings take effect at the next restart")
+        let running = old.reloaded(from: newSettings)
+        logLevel?.set(Logger.Level(rawValue: running.logLevel) ?? .info)
+        recorder.update(policy: running.retryPolicy)
+        recorder.breakers.update(running.breakerConfiguration)
+        spool.update(running.spoolConfiguration)
+        dispatcher.update(.init(partnerPostbacks: running.partnerPostbacks, rescanInterval: running.rescanInterval))
+        settings.withLock { $0 = running }
+        let applied = old.changedKeys(to: running).map(\.name)
+        if !applied.isEmpty {
+            logger.notice("settings applied on reload: \(applied.joined(separator: ", "))")
         }
-        settings.withLock { $0 = newSettings }
+        let waiting = running.changedKeys(to: newSettings).map(\.name)
+        if !waiting.isEmpty {
+            logger.warning("settings that take effect at restart changed: \(waiting.joined(separator: ", ")); running with the current ones until then")
+        }
+    }
+
+    /// Settings re-read with problems (SIGHUP): each problem logged on its own line, and
+    /// nothing changes, the catalog included.
+    public func refuseReload(_ problems: Settings.Problems) {
+        try? notifier.reloading()
+        defer { try? notifier.ready() }
+        for problem in problems.all {
+            logger.error("reload refused: \(problem)")
+        }
+        logger.error("settings refused on reload (\(problems.all.count) problem\(problems.all.count == 1 ? "" : "s")), keeping the current settings and catalog")
     }
 
     /// The STATUS= line: what an operator sees in `systemctl status postbackd`.

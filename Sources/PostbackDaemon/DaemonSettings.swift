@@ -16,8 +16,13 @@ extension Settings {
     public var spoolConfiguration: SpoolConfiguration {
         var c = SpoolConfiguration()
         c.maxFileBytes = maxFileBytes
+        c.maxLineBytes = maxLineBytes
         c.doneRetention = doneRetention == .zero ? nil : doneRetention
         return c
+    }
+
+    var breakerConfiguration: HostBreakers.Breaker.Configuration {
+        .init(consecutiveFailures: breakerFailures, coolDown: breakerCooldown)
     }
 
     public var retryPolicy: RetryPolicy {

@@ -209,19 +209,20 @@ final class Dispatcher: Sendable {
         var url: [UInt8] = []
         url.reserveCapacity(512)
         var random = SplitMix64.cacheBuster()
-        file.contents.withUnsafeBufferPointer { contents in
-            let base = contents.baseAddress
-            RecordParser.parseLines(contents) { line, raw, result in
-                if isStopping { return }
-                let start = raw.baseAddress.map { $0 - base! } ?? 0
-                let range = start..<(start + raw.count)
+        let tooLong = "longer than max_line_size (\(file.maxLineBytes) bytes)"
+        do {
+            // A chunk at a time: a line's bytes are valid during the call, and `range` is where
+            // they are in the file, for the recorder to read again (a deferred fire's record).
+            try file.forEachLine { line in
+                if isStopping { return false }
+                let range = line.range
                 let record: Record
-                switch result {
+                switch line.tooLong ? .failure(.init(message: tooLong)) : RecordParser.parse(line: line.bytes) {
                 case .failure(let rejection):
-                    if !file.replay.hasOutcome(line: line, postbackID: 0) {
-                        recorder.recordOnly(work, line: line, rejection: rejection.reason, raw: range)
+                    if !file.replay.hasOutcome(line: line.number, postbackID: 0) {
+                        recorder.recordOnly(work, line: line.number, rejection: rejection.message, raw: range)
                     }
-                    return
+                    return true
                 case .success(let r):
                     record = r
                 }
@@ -229,14 +230,14 @@ final class Dispatcher: Sendable {
                 for postback in index.resolve(record).fires {
                     let subject = FireLog.Subject(
                         postbackID: postback.id, partnerID: record.partnerID, offerID: record.offerID,
-                        transactionID: record.transactionID, source: file.name, line: line)
+                        transactionID: record.transactionID, source: file.name, line: line.number)
                     if postback.author == .partner && !options.partnerPostbacks {
                         recorder.skipped(subject)
                         continue
                     }
                     fired = true
-                    if file.replay.hasOutcome(line: line, postbackID: postback.id) { continue }
-                    if isStopping { return }
+                    if file.replay.hasOutcome(line: line.number, postbackID: postback.id) { continue }
+                    if isStopping { return false }
                     let host = postback.template.hostKey
                     work.add()
                     recorder.inFlight.enter()
@@ -260,10 +261,16 @@ final class Dispatcher: Sendable {
                                           reason: Self.slowHostReason(host))
                     }
                 }
-                if !fired && !file.replay.hasOutcome(line: line, postbackID: 0) {
-                    recorder.recordOnly(work, line: line, rejection: nil, raw: range)
+                if !fired && !file.replay.hasOutcome(line: line.number, postbackID: 0) {
+                    recorder.recordOnly(work, line: line.number, rejection: nil, raw: range)
                 }
+                return true
             }
+        } catch {
+            // The file cannot be read on (an I/O error): what has outcomes keeps them, and the
+            // file is released, not finished, so a later run fires the rest.
+            logger.error("spool file \(file.name): \(error); released, to be resumed from its ledger")
+            work.broken.store(true, ordering: .relaxed)
         }
         if isStopping {
             // Drain: the fires already out finish; the rest of the file waits for a restart.

@@ -28,8 +28,9 @@ final class FileWork: Sendable {
         outstanding.subtract(1, ordering: .acquiringAndReleasing).newValue == 0
     }
 
-    /// The bytes of a line, for deferred fires and dead letters.
-    func bytes(_ range: Range<Int>) -> ArraySlice<UInt8> {
-        file.contents[range]
+    /// The bytes of a line, for deferred fires and dead letters (read again from the file,
+    /// which is not held in memory).
+    func bytes(_ range: Range<Int>) throws(SpoolError) -> [UInt8] {
+        try file.bytes(range)
     }
 }

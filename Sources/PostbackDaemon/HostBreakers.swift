@@ -7,19 +7,33 @@ import Synchronization
 /// connections and no pool slots: its fires are deferred unsent until a probe gets through.
 final class HostBreakers: Sendable {
     typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
-    private let breakers = Mutex<[String: Breaker]>([:])
-    let configuration: Breaker.Configuration
+    private struct State {
+        var configuration: Breaker.Configuration
+        var breakers: [String: Breaker] = [:]
+    }
+    private let state: Mutex<State>
 
     init(configuration: Breaker.Configuration) {
-        self.configuration = configuration
+        state = Mutex(State(configuration: configuration))
+    }
+
+    var configuration: Breaker.Configuration { state.withLock { $0.configuration } }
+
+    /// A reload's breaker settings: for hosts seen from now on and for every breaker now kept
+    /// (their failure counts stay).
+    func update(_ configuration: Breaker.Configuration) {
+        state.withLock { state in
+            state.configuration = configuration
+            for host in state.breakers.keys { state.breakers[host]!.configuration = configuration }
+        }
     }
 
     func admit(_ host: String) -> Breaker.Admission {
-        breakers.withLock { all in
+        state.withLock { state in
             // Closed breakers are the common case; only hosts that failed get an entry.
-            guard var breaker = all[host] else { return .allow }
+            guard var breaker = state.breakers[host] else { return .allow }
             let admission = breaker.admit(now: .now)
-            all[host] = breaker
+            state.breakers[host] = breaker
             return admission
         }
     }
@@ -31,18 +45,18 @@ final class HostBreakers: Sendable {
     func record(_ host: String, _ result: FireResult, wasProbe: Bool) {
         if !result.judgesPartner { return }
         let success = result.status.map { $0 < 500 && $0 != 429 } ?? false
-        breakers.withLock { all in
-            if success && all[host] == nil { return }
-            var breaker = all[host] ?? Breaker(configuration: configuration)
+        state.withLock { state in
+            if success && state.breakers[host] == nil { return }
+            var breaker = state.breakers[host] ?? Breaker(configuration: state.configuration)
             breaker.record(success: success, now: .now, wasProbe: wasProbe)
-            all[host] = breaker
+            state.breakers[host] = breaker
         }
     }
 
     /// Hosts whose breaker is open or probing, for STATUS= and logs.
     var openHosts: [String] {
-        breakers.withLock { all in
-            all.compactMap { host, breaker in
+        state.withLock { state in
+            state.breakers.compactMap { host, breaker in
                 if case .closed = breaker.phase { return nil }
                 return host
             }.sorted()

@@ -17,7 +17,8 @@ final class Recorder: @unchecked Sendable {
     let queue = DispatchQueue(label: "postbackd.recorder")
     private let log: FireLog
     private let logger: Logger
-    private let policy: RetryPolicy
+    /// Replaced by a reload (`update(policy:)`); read for each transient failure.
+    private let policy: Mutex<RetryPolicy>
     /// Every fire handed to the engine and not yet recorded; `--once` and a drain wait on it.
     /// Bounded, so a recorder that falls behind slows firing instead of growing memory, and
     /// the fires a crash could repeat (sent, outcome not yet durable) stay few.
@@ -42,7 +43,7 @@ final class Recorder: @unchecked Sendable {
         self.inFlight = FiresOutstanding(limit: outstandingLimit)
         self.logger = logger
         self.log = FireLog(logger: logger)
-        self.policy = policy
+        self.policy = Mutex(policy)
         self.breakers = breakers
         self.pause = pause
     }
@@ -65,6 +66,12 @@ final class Recorder: @unchecked Sendable {
         case .transient:
             break
         }
+    }
+
+    /// A reload's retry settings, for every decision from now on (fires already deferred
+    /// keep their due time).
+    func update(policy newPolicy: RetryPolicy) {
+        policy.withLock { $0 = newPolicy }
     }
 
     // MARK: files
@@ -153,18 +160,25 @@ final class Recorder: @unchecked Sendable {
 
     // MARK: outcomes
 
-    /// A record with nothing to fire (or a rejected line): its outcome, no fire.
+    /// A record with nothing to fire (or a rejected line): its outcome, no fire. Counted in
+    /// `inFlight` like a fire, so a huge file of such lines waits for the recorder instead of
+    /// queueing millions of closures.
     func recordOnly(_ work: FileWork, line: Int, rejection: String?, raw: Range<Int>) {
+        inFlight.enter()
         queue.async {
+            defer { self.inFlight.leave() }
             do {
                 if let rejection {
-                    try work.file.rejected(line: line, reason: rejection, raw: work.bytes(raw))
+                    try work.file.rejected(line: line, reason: rejection, raw: try work.bytes(raw))
                     self.metrics.recorded(.rejected)
                     self.logger.warning("spool file \(work.file.name) line \(line) rejected: \(rejection)",
                                         metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "rejected"])
                 } else {
                     try work.file.noMatch(line: line)
                     self.metrics.recorded(.noMatch)
+                    // Counted, not an error (DESIGN.md, Precedence): visible at debug level.
+                    self.logger.debug("spool file \(work.file.name) line \(line): no postback matches",
+                                      metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "no_match"])
                 }
             } catch {
                 self.noteWriteError(work, error)
@@ -247,11 +261,11 @@ final class Recorder: @unchecked Sendable {
                 try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
                 tally(.succeeded, subject, attempt: 1, result: result, detail: "")
             case .retry(let dueMillis, let why):
-                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                        attempt: attempt, nextDue: dueMillis, error: why)
                 tally(.deferred, subject, attempt: 1, result: result, detail: why)
             case .deadLetter(let why):
-                try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                      attempt: attempt, error: why)
                 tally(.failed, subject, attempt: 1, result: result, detail: why)
             }
@@ -294,7 +308,7 @@ final class Recorder: @unchecked Sendable {
                 self.inFlight.leave()
             }
             do {
-                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: work.bytes(raw),
+                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                        attempt: nil, nextDue: dueMillis, error: reason)
                 self.stats.heldBack.add(1, ordering: .relaxed)
                 self.metrics.heldBack()
@@ -367,7 +381,7 @@ final class Recorder: @unchecked Sendable {
         case .permanent:
             return .deadLetter(why: result.verdict.reason)
         case .transient:
-            switch policy.decide(attemptsMade: attemptsMade, age: age, retryAfter: result.retryAfter) {
+            switch policy.withLock({ $0 }).decide(attemptsMade: attemptsMade, age: age, retryAfter: result.retryAfter) {
             case .retry(let delay):
                 return .retry(dueMillis: SpoolTime.unixMillis() + delay.milliseconds, why: result.verdict.reason)
             case .giveUp(let why):

@@ -15,8 +15,10 @@ public final class ActiveFile: Sendable {
     static let ledgerSuffix = ".ledger"
 
     public let name: String
-    /// The file's bytes, checked to be UTF-8 text without NUL; feed them to `RecordParser`.
-    public let contents: [UInt8]
+    /// Where its bytes are read from; never held whole unless the file is small.
+    private let source: FileBytes
+    /// Lines longer than this are handed over as `tooLong` (`max_line_size` when claimed).
+    public let maxLineBytes: Int
     /// What an earlier run already recorded (empty for a fresh claim): skip those fires.
     public let replay: LedgerReplay
     /// True when this file was taken over from a daemon that died.
@@ -34,7 +36,7 @@ public final class ActiveFile: Sendable {
         var oldestPending: UInt64 = 0
         /// Written and fdatasync'd in `tmp/`; renamed into place by the next flush.
         var moves: [(tmpName: String, queue: Spool.Queue, name: String)] = []
-        var countedLines: Set<Int>
+        var countedLines: LineSet
         var finished = false
     }
 
@@ -46,17 +48,40 @@ public final class ActiveFile: Sendable {
         var torn: Int
     }
 
-    init(spool: Spool, name: String, lockFD: Int32, contents: [UInt8], replay: LedgerReplay, recovered: Bool) {
+    init(spool: Spool, name: String, lockFD: Int32, source: FileBytes, maxLineBytes: Int, replay: LedgerReplay, recovered: Bool) {
         self.spool = spool
         self.name = name
-        self.contents = contents
+        self.source = source
+        self.maxLineBytes = maxLineBytes
         self.replay = replay
         self.recovered = recovered
-        state = Mutex(State(countedLines: replay.lines))
+        state = Mutex(State(countedLines: LineSet(replay.lines)))
         io = Mutex(IOState(lockFD: lockFD, torn: replay.tornBytes))
     }
 
-    deinit { closeAll() }
+    deinit {
+        closeAll()
+        if source.fd >= 0 { System.close(source.fd) }
+    }
+
+    // MARK: reading
+
+    /// Calls `body` with each non-blank line in order (numbers and byte ranges as
+    /// `RecordParser.parseLines` gives them), until it returns false. Reads a chunk at a
+    /// time; a line longer than `maxLineBytes` comes as `tooLong` with its first bytes only.
+    public func forEachLine(_ body: (SpoolLine) -> Bool) throws(SpoolError) {
+        try source.lines(maxLineBytes: maxLineBytes).forEach(body)
+    }
+
+    /// Bytes of the file (a record kept with a deferred fire, a rejected line's raw bytes).
+    public func bytes(_ range: Range<Int>) throws(SpoolError) -> [UInt8] {
+        try source.bytes(range)
+    }
+
+    /// The whole file, read now: for tests and tools; the daemon reads it line by line.
+    public var contents: [UInt8] {
+        (try? source.all()) ?? []
+    }
 
     private func closeAll() {
         io.withLock { io in
@@ -131,10 +156,11 @@ public final class ActiveFile: Sendable {
     private func append(line: Int, postbackID: Int64, outcome: FireOutcome?, attempt: FireAttempt?,
                         error: String = "", nextDue: Int64? = nil,
                         move: (String, Spool.Queue, String)? = nil, reject: [UInt8]? = nil) throws(SpoolError) {
-        let answerLimit = spool.configuration.answerPrefixBytes
-        let batch = spool.configuration.ledgerBatchEntries
-        let interval = UInt64(spool.configuration.ledgerBatchInterval.components.seconds) * 1_000_000_000
-            + UInt64(spool.configuration.ledgerBatchInterval.components.attoseconds / 1_000_000_000)
+        let configuration = spool.configuration
+        let answerLimit = configuration.answerPrefixBytes
+        let batch = configuration.ledgerBatchEntries
+        let interval = UInt64(configuration.ledgerBatchInterval.components.seconds) * 1_000_000_000
+            + UInt64(configuration.ledgerBatchInterval.components.attoseconds / 1_000_000_000)
         let now = SpoolTime.monotonicNanos()
         let due: Bool = try state.withLock { (s: inout State) throws(SpoolError) -> Bool in
             guard !s.finished else {
@@ -165,7 +191,7 @@ public final class ActiveFile: Sendable {
             if s.entries == 0 { s.oldestPending = now }
             s.entries += 1
             if let outcome {
-                let newRecord = s.countedLines.insert(line).inserted
+                let newRecord = s.countedLines.insert(line)
                 spool.counters.count(outcome, newRecord: newRecord)
             }
             return s.entries >= batch || now &- s.oldestPending >= interval
@@ -264,10 +290,20 @@ public final class ActiveFile: Sendable {
 
     // MARK: end of life
 
-    /// Lines that hold a record or a rejection but have no final outcome yet, in order.
+    /// Lines that hold a record or a rejection but have no final outcome yet, in order
+    /// (empty if the file can no longer be read).
     public func linesWithoutOutcome() -> [Int] {
+        (try? readLinesWithoutOutcome()) ?? []
+    }
+
+    private func readLinesWithoutOutcome() throws(SpoolError) -> [Int] {
         let done = state.withLock { $0.countedLines }
-        return TextCheck.recordLines(in: contents).filter { !done.contains($0) }
+        var missing: [Int] = []
+        try forEachLine { line in
+            if !done.contains(line.number) { missing.append(line.number) }
+            return true
+        }
+        return missing
     }
 
     /// Flushes, then removes the file and its ledger, or moves both to `done/` when a
@@ -277,7 +313,7 @@ public final class ActiveFile: Sendable {
     public func finish() throws(SpoolError) {
         if try finishWithoutLedger() { return }
         try flush()
-        let missing = linesWithoutOutcome()
+        let missing = try readLinesWithoutOutcome()
         guard missing.isEmpty else {
             let shown = missing.prefix(10).map(String.init).joined(separator: ", ")
             throw SpoolError(code: .unfinished, operation: "finish", path: spool.active.join(name),
@@ -319,7 +355,7 @@ public final class ActiveFile: Sendable {
             io.ledgerFD < 0 && io.rejectFD < 0 && io.torn == 0
                 && state.withLock { $0.moves.isEmpty && $0.rejects.bytes.isEmpty }
         }
-        guard simple, linesWithoutOutcome().isEmpty else { return false }
+        guard simple, try readLinesWithoutOutcome().isEmpty else { return false }
         try end()
         #if POSTBACKD_CRASH_POINTS
         CrashPoint.reached(.fsyncRename)

@@ -146,34 +146,47 @@ extension Spool {
             outcome = try quarantineUnopened(name, from: active, reason: "not a regular file (\(Spool.fileType(st.st_mode)))")
             return outcome
         }
+        let configuration = configuration
         let limit = configuration.maxFileBytes
         if Int(st.st_size) > limit {
             outcome = try quarantineUnopened(name, from: active, reason: "too large: \(st.st_size) bytes, the limit is \(limit)")
             return outcome
         }
-        // Read one byte past the limit so a file still growing (an ingest bug) is caught too.
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
-        var count = 0
-        while true {
-            if count == bytes.count {
-                if count > limit { break }
-                bytes.append(contentsOf: repeatElement(0, count: min(limit + 1, count * 2 + 4096) - count))
+        // Small files are read once, whole; larger ones a chunk at a time when needed, from a
+        // descriptor of their own (FileBytes), so memory is bounded by a line, not a file.
+        let source: FileBytes
+        if Int(st.st_size) <= LineReader.chunkBytes {
+            let bytes = try readAll(fd, path: path, limit: LineReader.chunkBytes)
+            if bytes.count > LineReader.chunkBytes {
+                // Still growing (an ingest bug that wrote in place): refuse it whole.
+                outcome = try quarantineUnopened(name, from: active, reason: "changed while claimed: grew past \(st.st_size) bytes")
+                return outcome
             }
-            let n = try System.read(fd, into: &bytes, at: count, path: path)
-            if n == 0 { break }
-            count += n
+            source = FileBytes(held: bytes, fd: -1, path: path)
+        } else {
+            source = FileBytes(held: nil, fd: try System.openAt(active, name, O_RDONLY | O_NOFOLLOW), path: path)
         }
-        bytes.removeLast(bytes.count - count)
-        if count > limit {
-            outcome = try quarantineUnopened(name, from: active, reason: "too large: more than \(limit) bytes")
-            return outcome
+        let problem: String?
+        do {
+            problem = try TextCheck.notText(source, maxLineBytes: configuration.maxLineBytes)
+        } catch {
+            if source.fd >= 0 { System.close(source.fd) }
+            throw error
         }
-        if let problem = TextCheck.problem(in: bytes) {
+        if let problem {
+            if source.fd >= 0 { System.close(source.fd) }
             outcome = try quarantineUnopened(name, from: active, reason: problem)
             return outcome
         }
-        let replay = recovered ? try readLedger(name) : LedgerReplay()
-        return .active(ActiveFile(spool: self, name: name, lockFD: fd, contents: bytes, replay: replay, recovered: recovered))
+        let replay: LedgerReplay
+        do {
+            replay = recovered ? try readLedger(name) : LedgerReplay()
+        } catch {
+            if source.fd >= 0 { System.close(source.fd) }
+            throw error
+        }
+        return .active(ActiveFile(spool: self, name: name, lockFD: fd, source: source,
+                                  maxLineBytes: configuration.maxLineBytes, replay: replay, recovered: recovered))
     }
 
     private func readLedger(_ name: String) throws(SpoolError) -> LedgerReplay {

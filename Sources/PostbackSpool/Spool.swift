@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 
 /// One spool directory: the hand-off point between ingest and any number of daemons.
 ///
@@ -10,8 +11,9 @@ import Glibc
 /// How a daemon drives it:
 /// 1. At start: `recover()` and `recoverTakenFires()` take over work whose daemon died
 ///    (an `ActiveFile` carries its `replay`: skip fires where `replay.hasOutcome`).
-/// 2. Loop: `claimNext()` until nil. For each `.active(file)`, parse `file.contents` with
-///    `RecordParser.parseLines`; per line call exactly one of `rejected`, `noMatch`, or, per
+/// 2. Loop: `claimNext()` until nil. For each `.active(file)`, read its lines with
+///    `file.forEachLine` (a chunk at a time; a line over `maxLineBytes` comes as `tooLong`) and
+///    parse each with `RecordParser.parse`; per line call exactly one of `rejected`, `noMatch`, or, per
 ///    fire, `succeeded` / `deferred` / `failed`. Then `finish()` (it flushes first). On a
 ///    drain, `release()` what is unfinished.
 /// 3. Every tick: `flushIfDue()` on each open `ActiveFile`; `due(now:)` + `take(_:)` for
@@ -32,7 +34,9 @@ public final class Spool: Sendable {
     }
 
     public let root: String
-    public let configuration: SpoolConfiguration
+    /// The knobs as they are now; a reload may change the sizes and the retention.
+    public var configuration: SpoolConfiguration { tunables.withLock { $0 } }
+    private let tunables: Mutex<SpoolConfiguration>
     /// Counts of every outcome recorded through this spool object since it was opened.
     public let counters = SpoolCounters()
 
@@ -53,7 +57,7 @@ public final class Spool: Sendable {
         var root = root
         while root.count > 1, root.hasSuffix("/") { root.removeLast() }
         self.root = root
-        self.configuration = configuration
+        self.tunables = Mutex(configuration)
         try Spool.makeDirectory(root, mode: mode_t(configuration.directoryMode), parents: true)
         var fds: [System.Dir] = []
         do {
@@ -68,6 +72,16 @@ public final class Spool: Sendable {
             throw error
         }
         (tmp, incoming, active, deferred, failed, bad, done) = (fds[0], fds[1], fds[2], fds[3], fds[4], fds[5], fds[6])
+    }
+
+    /// A reload's limits and retention, for files claimed and finished from now on.
+    /// The directory layout and the ledger's batching stay as opened.
+    public func update(_ new: SpoolConfiguration) {
+        tunables.withLock { c in
+            c.maxFileBytes = new.maxFileBytes
+            c.maxLineBytes = new.maxLineBytes
+            c.doneRetention = new.doneRetention
+        }
     }
 
     deinit {

@@ -1,8 +1,12 @@
 /// The knobs an operator turns; defaults suit a daemon firing ~50k postbacks a second.
+/// `Spool.update` replaces the ones a reload may change (sizes, retention).
 public struct SpoolConfiguration: Sendable, Equatable {
-    /// Files larger than this go to `bad/` unread: one runaway export must not eat the
-    /// daemon's memory, since a claimed file is read whole.
+    /// Files larger than this go to `bad/` unread: one runaway export must not keep the
+    /// daemon busy for hours, nor fill `deferred/` and `failed/` from one file.
     public var maxFileBytes: Int = 64 << 20
+    /// Lines longer than this are rejected alone and read past: a file is read a chunk at a
+    /// time, and no line longer than this is ever held whole.
+    public var maxLineBytes: Int = 1 << 20
     /// Group commit: a ledger is fsync'd once this many entries are waiting...
     public var ledgerBatchEntries: Int = 256
     /// ...or once the oldest waiting entry is this old, whichever comes first.

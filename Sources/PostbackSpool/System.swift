@@ -75,6 +75,19 @@ enum System {
         }
     }
 
+    /// Reads at `fileOffset` without moving the descriptor's offset (pread), returning the
+    /// count, 0 at end of file; concurrent readers of one descriptor do not disturb each other.
+    static func pread(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, at fileOffset: Int, path: @autoclosure () -> String) throws(SpoolError) -> Int {
+        while true {
+            let n = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(fileOffset))
+            if n >= 0 { return n }
+            let code = Glibc.errno
+            if code == EINTR { continue }
+            precondition(code != EBADF && code != EFAULT, "pread \(path()): errno \(code)")
+            throw SpoolError(code: .system, operation: "read", path: path(), errno: code)
+        }
+    }
+
     /// Reads into `bytes[offset...]`, returning the count, 0 at end of file.
     static func read(_ fd: Int32, into bytes: inout [UInt8], at offset: Int, path: @autoclosure () -> String) throws(SpoolError) -> Int {
         let result = bytes.withUnsafeMutableBytes { raw in

@@ -1,22 +1,42 @@
-/// Decides whether a claimed file's bytes are text the record parser should see at all.
+/// Decides whether a claimed file is text the record parser should see at all, and why a
+/// single line is not.
 ///
-/// A NUL byte or broken UTF-8 means the file is not a JSON Lines export (a binary dropped in
-/// by mistake, a Latin-1 export from a misconfigured platform). Rejecting it line by line
-/// would fill `bad/` with noise and fire whatever ASCII lines happen to parse, so the whole
-/// file goes to quarantine for an operator to fix and re-ingest.
+/// A file goes to `bad/` whole only when it is not text at all (DESIGN.md, Records): a NUL
+/// byte in its first 4 KiB (a binary dropped in by mistake), or not one line of it valid
+/// UTF-8 (a Latin-1 export from a misconfigured platform). Otherwise a line holding invalid
+/// UTF-8 or a NUL is rejected alone, like any other bad line, and the rest of the file fires:
+/// a file of conversions is money owed to partners.
 enum TextCheck {
-    /// nil when the bytes are UTF-8 text without NUL; otherwise the reason, with the offset.
-    static func problem(in bytes: [UInt8]) -> String? {
-        bytes.withUnsafeBufferPointer { problem(in: $0) }
+    /// How much of a file's start must be free of NUL bytes for it to be text.
+    static let headBytes = 4096
+
+    /// nil when the file is text; otherwise why it goes to `bad/` whole. Reads the file's
+    /// start, then its lines only until one is valid UTF-8 (usually the first).
+    static func notText(_ file: FileBytes, maxLineBytes: Int) throws(SpoolError) -> String? {
+        let head = try file.bytes(0..<headBytes)
+        if let nul = head.firstIndex(of: 0) { return "binary: NUL byte at offset \(nul)" }
+        var firstProblem: String?
+        var text = false
+        try file.lines(maxLineBytes: maxLineBytes).forEach { line in
+            guard let (at, problem) = utf8Problem(in: line.bytes) else {
+                text = true
+                return false
+            }
+            if firstProblem == nil { firstProblem = "\(problem) at offset \(line.range.lowerBound + at) (line \(line.number))" }
+            return true
+        }
+        guard !text, let firstProblem else { return nil }  // text, or no line at all
+        return "not UTF-8 text: no line is valid UTF-8; the first problem: \(firstProblem)"
     }
 
-    static func problem(in b: UnsafeBufferPointer<UInt8>) -> String? {
+    /// nil when the bytes are valid UTF-8 (NUL included); otherwise where the first problem
+    /// is and what it is.
+    static func utf8Problem(in b: UnsafeBufferPointer<UInt8>) -> (offset: Int, String)? {
         var i = 0
         let n = b.count
         while i < n {
             let c = b[i]
             if c < 0x80 {
-                if c == 0 { return "binary: NUL byte at offset \(i)" }
                 i += 1
                 continue
             }
@@ -30,35 +50,16 @@ enum TextCheck {
             case 0xF0: length = 4; lower = 0x90
             case 0xF1...0xF3: length = 4
             case 0xF4: length = 4; upper = 0x8F
-            default: return "not UTF-8 text: invalid byte 0x\(String(c, radix: 16)) at offset \(i)"
+            default: return (i, "invalid byte 0x\(String(c, radix: 16))")
             }
-            guard i + length <= n else { return "not UTF-8 text: truncated sequence at offset \(i)" }
+            guard i + length <= n else { return (i, "truncated sequence") }
             for k in 1..<length {
                 let cc = b[i + k]
                 let (lo, hi) = k == 1 ? (lower, upper) : (UInt8(0x80), UInt8(0xBF))
-                guard cc >= lo, cc <= hi else { return "not UTF-8 text: invalid sequence at offset \(i)" }
+                guard cc >= lo, cc <= hi else { return (i, "invalid sequence") }
             }
             i += length
         }
         return nil
-    }
-
-    /// The 1-based numbers of the lines the record parser turns into records or rejections:
-    /// every line except blank ones, numbered the way `RecordParser.parseLines` numbers them.
-    static func recordLines(in bytes: [UInt8]) -> [Int] {
-        var result: [Int] = []
-        var start = 0
-        if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
-        var number = 0
-        while start < bytes.count {
-            number += 1
-            var end = start
-            while end < bytes.count, bytes[end] != 0x0A { end += 1 }
-            let next = end + 1
-            if end > start, bytes[end - 1] == 0x0D { end -= 1 }
-            if !bytes[start..<end].allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { result.append(number) }
-            start = next
-        }
-        return result
     }
 }

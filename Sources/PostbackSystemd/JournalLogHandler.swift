@@ -9,7 +9,13 @@ import Logging
 /// requires. If journald cannot take an entry (it is restarting, or its socket is stale) the
 /// entry goes to standard error as a ``StderrLine`` instead of being lost.
 public struct JournalLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// The shared level, unless this logger's own was set.
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? shared.level }
+        set { ownLevel = newValue }
+    }
+    private var ownLevel: Logger.Level?
+    private let shared: SharedLogLevel
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
 
@@ -21,9 +27,14 @@ public struct JournalLogHandler: LogHandler {
         identifier: String = "postbackd", logLevel: Logger.Level = .info,
         metadataProvider: Logger.MetadataProvider? = nil
     ) {
+        self.init(identifier: identifier, level: SharedLogLevel(logLevel), metadataProvider: metadataProvider)
+    }
+
+    /// A handler that follows `level`, which a reload may change.
+    public init(identifier: String = "postbackd", level: SharedLogLevel, metadataProvider: Logger.MetadataProvider? = nil) {
         self.identifier = identifier
         self.identifierField = "SYSLOG_IDENTIFIER=" + identifier
-        self.logLevel = logLevel
+        self.shared = level
         self.metadataProvider = metadataProvider
     }
 

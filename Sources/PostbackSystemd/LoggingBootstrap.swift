@@ -22,9 +22,19 @@ extension JournalLogHandler {
         identifier: String = "postbackd", logLevel: Logger.Level = .info,
         metadataProvider: Logger.MetadataProvider? = nil
     ) -> Destination {
-        let destination = detectDestination()
+        bootstrap(identifier: identifier, level: SharedLogLevel(logLevel), metadataProvider: metadataProvider)
+    }
+
+    /// `bootstrap`, every handler following `level` (which a reload may change); `destination`
+    /// nil detects it.
+    @discardableResult
+    public static func bootstrap(
+        identifier: String = "postbackd", level: SharedLogLevel, destination: Destination? = nil,
+        metadataProvider: Logger.MetadataProvider? = nil
+    ) -> Destination {
+        let destination = destination ?? detectDestination()
         LoggingSystem.bootstrap(
-            factory(identifier: identifier, logLevel: logLevel, destination: destination),
+            factory(identifier: identifier, level: level, destination: destination),
             metadataProvider: metadataProvider)
         return destination
     }
@@ -34,12 +44,19 @@ extension JournalLogHandler {
     public static func factory(
         identifier: String = "postbackd", logLevel: Logger.Level = .info, destination: Destination
     ) -> @Sendable (String, Logger.MetadataProvider?) -> any LogHandler {
+        factory(identifier: identifier, level: SharedLogLevel(logLevel), destination: destination)
+    }
+
+    /// `factory`, every handler it makes following `level`.
+    public static func factory(
+        identifier: String = "postbackd", level: SharedLogLevel, destination: Destination
+    ) -> @Sendable (String, Logger.MetadataProvider?) -> any LogHandler {
         { _, provider in
             switch destination {
             case .journal:
-                JournalLogHandler(identifier: identifier, logLevel: logLevel, metadataProvider: provider)
+                JournalLogHandler(identifier: identifier, level: level, metadataProvider: provider)
             case .stderr:
-                StderrLogHandler(logLevel: logLevel, metadataProvider: provider)
+                StderrLogHandler(level: level, metadataProvider: provider)
             }
         }
     }

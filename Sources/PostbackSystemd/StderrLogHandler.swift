@@ -9,12 +9,23 @@ import Glibc
 /// A value type, as swift-log requires: changing one logger's level or metadata leaves the others
 /// alone. Each entry is one `write(2)`, so lines from concurrent tasks do not interleave.
 public struct StderrLogHandler: LogHandler {
-    public var logLevel: Logger.Level
+    /// The shared level, unless this logger's own was set.
+    public var logLevel: Logger.Level {
+        get { ownLevel ?? shared.level }
+        set { ownLevel = newValue }
+    }
+    private var ownLevel: Logger.Level?
+    private let shared: SharedLogLevel
     public var metadata: Logger.Metadata = [:]
     public var metadataProvider: Logger.MetadataProvider?
 
     public init(logLevel: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil) {
-        self.logLevel = logLevel
+        self.init(level: SharedLogLevel(logLevel), metadataProvider: metadataProvider)
+    }
+
+    /// A handler that follows `level`, which a reload may change.
+    public init(level: SharedLogLevel, metadataProvider: Logger.MetadataProvider? = nil) {
+        self.shared = level
         self.metadataProvider = metadataProvider
     }
 

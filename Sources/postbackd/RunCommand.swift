@@ -44,15 +44,22 @@ struct RunCommand: AsyncParsableCommand {
     var once = false
 
     func run() async throws {
-        let settings = try resolveSettings()
-        let logLevel = Logger.Level(rawValue: settings.logLevel) ?? .info
-        switch settings.logTarget {
-        case "journal", "stderr":
-            let destination: JournalLogHandler.Destination = settings.logTarget == "journal" ? .journal : .stderr
-            LoggingSystem.bootstrap(JournalLogHandler.factory(identifier: "postbackd", logLevel: logLevel, destination: destination), metadataProvider: nil)
-        default:
-            JournalLogHandler.bootstrap(identifier: "postbackd", logLevel: logLevel)
+        let settings: Settings
+        switch readSettings() {
+        case .success(let read):
+            settings = read
+        case .failure(let problems):
+            FileHandle.standardError.write(Data(problems.all.map { "postbackd: \($0)\n" }.joined().utf8))
+            throw ExitCode.failure
         }
+        // One level for every handler; a reload changes it (Daemon.reload).
+        let logLevel = SharedLogLevel(Logger.Level(rawValue: settings.logLevel) ?? .info)
+        let destination: JournalLogHandler.Destination? = switch settings.logTarget {
+        case "journal": .journal
+        case "stderr": .stderr
+        default: nil
+        }
+        JournalLogHandler.bootstrap(identifier: "postbackd", level: logLevel, destination: destination)
         let logger = Logger(label: "postbackd")
 
         // Metrics: off unless `metrics_listen` is set, and never for --once (nothing would
@@ -69,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
 
         let daemon: Daemon
         do {
-            daemon = try Daemon(settings: settings, logger: logger)
+            daemon = try Daemon(settings: settings, logger: logger, logLevel: logLevel)
         } catch {
             FileHandle.standardError.write(Data("postbackd: \(error)\n".utf8))
             throw ExitCode.failure
@@ -82,7 +89,7 @@ struct RunCommand: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: FiringService(daemon: daemon, stopTimeout: .seconds(25))),
             .init(service: StatusService(daemon: daemon)),
-            .init(service: ReloadService(daemon: daemon, reread: { try resolveSettings() }, logger: logger)),
+            .init(service: ReloadService(daemon: daemon, reread: { readSettings() }, logger: logger)),
         ]
         if let exporter {
             do {
@@ -99,14 +106,14 @@ struct RunCommand: AsyncParsableCommand {
         try await group.run()
     }
 
-    /// File, then environment, then flags; every problem printed with its key, then exit 1.
-    func resolveSettings() throws -> Settings {
+    /// File, then environment, then flags; every problem found, each naming its key and
+    /// where it came from (a config file that cannot be read is one of them).
+    func readSettings() -> Result<Settings, Settings.Problems> {
         let environment = ProcessInfo.processInfo.environment
         var file: (name: String, text: String)?
         if let path = Settings.configPath(flag: config, environment: environment, exists: FileManager.default.fileExists) {
             guard let data = FileManager.default.contents(atPath: path) else {
-                FileHandle.standardError.write(Data("postbackd: config \(path): cannot read (missing or not readable)\n".utf8))
-                throw ExitCode.failure
+                return .failure(.init(all: [.init(source: "config \(path)", key: "config", message: "cannot read (missing or not readable)")]))
             }
             file = (path, String(decoding: data, as: UTF8.self))
         }
@@ -117,12 +124,6 @@ struct RunCommand: AsyncParsableCommand {
         if let perHost { flags.append(("per_host", String(perHost))) }
         if let caFile { flags.append(("ca_file", caFile)) }
         for cidr in allowAddress { flags.append(("allow_address", cidr)) }
-        switch Settings.resolve(file: file, environment: environment, flags: flags) {
-        case .success(let settings):
-            return settings
-        case .failure(let problems):
-            FileHandle.standardError.write(Data(problems.all.map { "postbackd: \($0)\n" }.joined().utf8))
-            throw ExitCode.failure
-        }
+        return Settings.resolve(file: file, environment: environment, flags: flags)
     }
 }

@@ -36,19 +36,21 @@ struct StatusService: Service {
     }
 }
 
-/// SIGHUP: re-read settings and the catalog; a refused catalog keeps the old one serving.
+/// SIGHUP: re-read settings and the catalog. Settings with any problem are refused whole:
+/// each problem is logged on its own line and nothing changes, the catalog included.
 struct ReloadService: Service {
     let daemon: Daemon
-    let reread: @Sendable () throws -> Settings
+    let reread: @Sendable () -> Result<Settings, Settings.Problems>
     let logger: Logger
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: reloading settings and catalog")
-            do {
-                daemon.reload(try reread())
-            } catch {
-                logger.error("settings refused on reload, keeping the current ones")
+            switch reread() {
+            case .success(let settings):
+                daemon.reload(settings)
+            case .failure(let problems):
+                daemon.refuseReload(problems)
             }
         }
     }

@@ -73,4 +73,54 @@ struct SettingsTests {
         let s = try Settings.resolve(file: ("postbackd.conf", text), environment: [:], flags: []).get()
         #expect(s.catalog == "config/catalog.json")
     }
+
+    /// Every key is in the shipped example, and its comment says what the code does with a
+    /// change at reload: "applied on reload" or "restart only".
+    @Test func everyKeyIsMarkedForReloadOrRestartInTheExample() throws {
+        let path = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
+        let text = try String(contentsOfFile: "/" + path + "/config/postbackd.conf", encoding: .utf8)
+        var comment = ""
+        var marked: [String: Settings.TakesEffect] = [:]
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("#") { comment += line.lowercased(); continue }
+            guard let eq = line.firstIndex(of: "=") else { comment = ""; continue }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            let reload = comment.contains("applied on reload"), restart = comment.contains("restart only")
+            #expect(reload != restart, "\(key): its comment must say either applied on reload or restart only")
+            marked[key] = reload ? .reload : .restart
+            comment = ""
+        }
+        for key in Settings.table {
+            #expect(marked[key.name] == key.takesEffect, "\(key.name): the example says \(String(describing: marked[key.name])), the code \(key.takesEffect)")
+        }
+        #expect(Set(marked.keys) == Set(Settings.keys))
+    }
+
+    /// A reload takes the reload keys and keeps the restart-only ones, and says which changed.
+    @Test func reloadTakesReloadKeysAndKeepsRestartOnes() throws {
+        let old = Settings()
+        var new = Settings()
+        new.maxAttempts = 1
+        new.logLevel = "debug"
+        new.maxConcurrent = 8
+        new.spool = "/elsewhere"
+        let running = old.reloaded(from: new)
+        #expect(running.maxAttempts == 1 && running.logLevel == "debug")
+        #expect(running.maxConcurrent == 64 && running.spool == old.spool)
+        #expect(old.changedKeys(to: running).map(\.name) == ["max_attempts", "log_level"])
+        #expect(running.changedKeys(to: new).map(\.name) == ["spool", "max_concurrent"])
+    }
+
+    @Test func maxLineSizeAndRetryBaseBeyondTheCap() throws {
+        let s = try Settings.resolve(file: ("postbackd.conf", "max_line_size = 512k\n"), environment: [:], flags: []).get()
+        #expect(s.maxLineBytes == 512 << 10 && Settings().maxLineBytes == 1 << 20)
+        guard case .failure(let problems) = Settings.resolve(
+            file: ("postbackd.conf", "max_line_size = long\nretry_base = 2h\n"), environment: [:], flags: []) else {
+            Issue.record("accepted"); return
+        }
+        #expect(problems.all.map(\.description) == [
+            "postbackd.conf:1: max_line_size: expected a size such as 512k, 64M or 1G, got \"long\"",
+            "settings: retry_base: longer than retry_cap",
+        ])
+    }
 }

@@ -36,4 +36,19 @@ import Testing
         #expect(second[metadataKey: "partner_id"] == nil)
         #expect(first.logLevel == .info)
     }
+
+    /// A reload changes the shared level: every handler made by the factory follows it at
+    /// once, except one whose own level was set.
+    @Test(arguments: [JournalLogHandler.Destination.journal, .stderr])
+    func handlersFollowTheSharedLevel(destination: JournalLogHandler.Destination) {
+        let level = SharedLogLevel(.info)
+        let make = JournalLogHandler.factory(level: level, destination: destination)
+        let follows = make("a", nil)
+        var own = make("b", nil)
+        own.logLevel = .error
+        level.set(.debug)
+        #expect(follows.logLevel == .debug && own.logLevel == .error)
+        level.set(.warning)
+        #expect(make("c", nil).logLevel == .warning && follows.logLevel == .warning)
+    }
 }
