@@ -98,7 +98,7 @@ public final class Daemon: Sendable {
         let start = ContinuousClock.now
         dispatcher.run(once: true)
         recorder.inFlight.wait()
-        recorder.queue.sync {}
+        recorder.settle()
         engine.shutdown()
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -136,7 +136,7 @@ public final class Daemon: Sendable {
         if !recorder.inFlight.wait(upTo: timeout) {
             logger.warning("stop timeout reached with fires in flight; their files are resumed at the next start")
         }
-        recorder.queue.sync {}
+        recorder.settle()
         #if POSTBACKD_CRASH_POINTS
         CrashPoint.reached(.drain)
         #endif

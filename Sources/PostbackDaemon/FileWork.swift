@@ -28,6 +28,10 @@ final class FileWork: Sendable {
         outstanding.subtract(1, ordering: .acquiringAndReleasing).newValue == 0
     }
 
+    /// Every outcome is in and the file only waits to be finished: a periodic flush must not
+    /// write its ledger (that would send a small file the long way, five syncs, not one).
+    var isComplete: Bool { outstanding.load(ordering: .acquiring) == 0 }
+
     /// The bytes of a line, for deferred fires and dead letters (read again from the file,
     /// which is not held in memory).
     func bytes(_ range: Range<Int>) throws(SpoolError) -> [UInt8] {

@@ -24,7 +24,8 @@ public final class ActiveFile: Sendable {
     /// True when this file was taken over from a daemon that died.
     public let recovered: Bool
 
-    let spool: Spool
+    /// The spool it belongs to (for `Spool.syncRemovals` after `finishInGroup`).
+    public let spool: Spool
     private let state: Mutex<State>
     /// Serialises writers of the ledger and of the reject file; never held while waiting for `state`.
     private let io: Mutex<IOState>
@@ -311,7 +312,25 @@ public final class ActiveFile: Sendable {
     /// all, which would otherwise vanish silently; the caller knows how many fires a record
     /// has, the spool does not, so fires are the caller's to complete.
     public func finish() throws(SpoolError) {
-        if try finishWithoutLedger() { return }
+        if try removeWithoutLedger() {
+            try spool.syncRemovals()
+            return
+        }
+        try finishWithLedger()
+    }
+
+    /// `finish` for one of a group of files finished together: on the short way (removing
+    /// a file whose outcomes are all in memory) the directory fsync is left to the caller, who
+    /// makes one `Spool.syncRemovals()` for the whole group instead of one per file. True:
+    /// the caller owes that sync before the group's outcomes are durable. The long way syncs
+    /// itself, as `finish`.
+    public func finishInGroup() throws(SpoolError) -> Bool {
+        if try removeWithoutLedger() { return true }
+        try finishWithLedger()
+        return false
+    }
+
+    private func finishWithLedger() throws(SpoolError) {
         try flush()
         let missing = try readLinesWithoutOutcome()
         guard missing.isEmpty else {
@@ -344,12 +363,13 @@ public final class ActiveFile: Sendable {
     /// The short way to finish a fresh file whose outcomes are all still in memory and touch
     /// no other file (no deferred fire, dead letter or rejected line), with nothing to keep in
     /// `done/`: removing the file is then its whole durable record, and the ledger is never
-    /// written. One directory fsync instead of five syncs (the ledger's directory, the claim's,
-    /// its data, and two for the removals). Before that fsync a crash leaves the file in
-    /// `active/` without a ledger and all its fires go again: none had a durable outcome, as
-    /// the design allows. Most small files of a healthy day end this way; the per-file syncs
-    /// were what held the recorder to ~750 files/s (Benchmarks/latency). False: take the long way.
-    private func finishWithoutLedger() throws(SpoolError) -> Bool {
+    /// written. Only the removal's directory fsync is left (`Spool.syncRemovals`), instead of
+    /// five syncs (the ledger's directory, the claim's, its data, and two for the removals),
+    /// and one such fsync serves every file removed before it. Until it, a crash leaves the
+    /// file in `active/` without a ledger and all its fires go again: none had a durable
+    /// outcome, as the design allows. Most small files of a healthy day end this way.
+    /// False: take the long way.
+    private func removeWithoutLedger() throws(SpoolError) -> Bool {
         guard !recovered, spool.configuration.doneRetention == nil else { return false }
         let simple = io.withLock { io in
             io.ledgerFD < 0 && io.rejectFD < 0 && io.torn == 0
@@ -361,10 +381,6 @@ public final class ActiveFile: Sendable {
         CrashPoint.reached(.fsyncRename)
         #endif
         try System.unlink(spool.active, name)
-        try System.fsync(spool.active)
-        // The claim did not fsync its rename: make sure the name is gone from incoming/ too
-        // (on ext4 the fsync above already committed it, and this one costs next to nothing).
-        try System.fsync(spool.incoming)
         closeAll()
         return true
     }
