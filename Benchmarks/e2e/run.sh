@@ -3,7 +3,8 @@
 # references of ../shared/bench measured in the same run against the same loopback nginx sink
 # (libcurl-ceiling and curl's own parallel mode over the same URLs). Prints one table and a
 # last line `ratio_vs_libcurl=<x> ratio_vs_curl_parallel=<y>`.
-#   COUNT=100000 CONCURRENCY=64 ROUNDS=3 LOG_TARGET=auto LOG_LEVEL=info bash Benchmarks/e2e/run.sh
+#   COUNT=100000 CONCURRENCY=64 ROUNDS=3 LOG_TARGET=auto LOG_LEVEL=info PER_FILE=1000 bash Benchmarks/e2e/run.sh
+# PER_FILE: records per spool file (1 = one record a file, as low-latency ingest writes them).
 # Each contender runs ROUNDS times, alternating, and the best run of each is compared: on a
 # shared 2-core machine a single run mostly measures the neighbours. With LOG_TARGET=stderr the
 # daemon's log lines go to a file (as under a plain supervisor), not to /dev/null.
@@ -17,6 +18,7 @@ concurrency=${CONCURRENCY:-64}
 log_target=${LOG_TARGET:-auto}
 log_level=${LOG_LEVEL:-info}
 rounds=${ROUNDS:-3}
+per_file=${PER_FILE:-1000}
 work=$(mktemp -d /tmp/postbackd-e2e.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -38,10 +40,11 @@ cc -O2 -o "$work/libcurl-ceiling" "$bench/libcurl-ceiling.c" -lcurl
 # The same URLs for every contender: /pb?click=c<i>&currency=EUR.
 awk -v n="$count" 'BEGIN { for (i = 0; i < n; i++) printf "url = \"http://127.0.0.1:18080/pb?click=c%d&currency=EUR\"\noutput = \"/dev/null\"\n", i }' > "$work/urls.cfg"
 mkdir -p "$work/records" "$work/spool/incoming"
-awk -v n="$count" -v dir="$work/records" 'BEGIN {
+awk -v n="$count" -v per="$per_file" -v dir="$work/records" 'BEGIN {
   for (i = 0; i < n; i++) {
-    f = sprintf("%s/batch-%05d.jsonl", dir, int(i / 1000))
-    printf "{\"kind\":\"conversion\",\"transaction_id\":\"t%d\",\"partner_id\":7,\"offer_id\":3,\"sub1\":\"c%d\",\"currency\":\"EUR\"}\n", i, i > f
+    f = sprintf("%s/batch-%07d.jsonl", dir, int(i / per))
+    printf "{\"kind\":\"conversion\",\"transaction_id\":\"t%d\",\"partner_id\":7,\"offer_id\":3,\"sub1\":\"c%d\",\"currency\":\"EUR\"}\n", i, i >> f
+    if ((i + 1) % per == 0) close(f)
   }
 }'
 cat > "$work/catalog.json" <<JSON
@@ -66,7 +69,8 @@ for round in $(seq "$rounds"); do
   curl_rate=$(best "$curl_rate" "$c")
 
   rm -rf "$work/spool/done" "$work/state"
-  cp "$work"/records/*.jsonl "$work/spool/incoming/"
+  # (find, not a glob: 100,000 one-record files are more than one command line holds)
+  find "$work/records" -name '*.jsonl' -exec cp -t "$work/spool/incoming/" {} +
   s=$("$postbackd" run --config "$work/postbackd.conf" --once 2>"$work/postbackd.log")
   pb_seconds=$(echo "$s" | sed -E 's/.*"seconds":([0-9.]+).*/\1/')
   succeeded=$(echo "$s" | sed -E 's/.*"succeeded":([0-9]+).*/\1/')
@@ -76,7 +80,7 @@ for round in $(seq "$rounds"); do
   if [ "$c" -gt "$pb_rate" ]; then pb_rate=$c; summary=$s; fi
 done
 
-printf '%-34s %12s\n' "best of $rounds ($count requests, $concurrency concurrent)" "req/s"
+printf '%-34s %12s\n' "best of $rounds ($count requests, $concurrency concurrent, $per_file a file)" "req/s"
 printf '%-34s %12s\n' "libcurl-ceiling" "$ceiling"
 printf '%-34s %12s\n' "curl -Z --parallel-max $concurrency" "$curl_rate"
 printf '%-34s %12s\n' "postbackd run --once (log: $log_target, $log_level)" "$pb_rate"
