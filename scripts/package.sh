@@ -77,8 +77,8 @@ edit_conf "# This example runs as-is from the repository's top folder (see READM
 edit_conf "spool = var/spool" "spool = /var/lib/postbackd/spool"
 edit_conf "catalog = config/catalog.json" "catalog = /etc/postbackd/catalog.json"
 edit_conf "state_directory = var/state" "state_directory = /var/lib/postbackd/state"
-edit_conf "# The example fires at a receiver on 127.0.0.1, so it allows loopback." \
-    "# A loopback test receiver needs 127.0.0.0/8 here and IPAddressAllow= in a unit drop-in."
+edit_conf "# The example fires at a receiver on 127.0.0.1, so it allows loopback. Restart only." \
+    "# A loopback test receiver needs 127.0.0.0/8 here and IPAddressAllow= in a unit drop-in. Restart only."
 edit_conf "allow_address = 127.0.0.0/8" "#allow_address = 127.0.0.0/8"
 printf '{"postbacks": []}\n' >"$root/etc/postbackd/catalog.json"
 chmod 0644 "$root/etc/postbackd/catalog.json"
