@@ -19,9 +19,7 @@ extension FireVerdict {
         if curlCode == CURLE_OK || (stoppedReadingBody && curlCode == CURLE_WRITE_ERROR) {
             return classify(status: status ?? 0)
         }
-        if refusedDowngrade {
-            return FireVerdict(.permanent, "refused: redirect from https to http (the catalog URL is https)")
-        }
+        if refusedDowngrade { return .refusedDowngrade }
         if let tls = tlsReason(curlCode: curlCode, errorText: errorText) {
             return FireVerdict(.transient, tls)
         }
@@ -78,6 +76,10 @@ extension FireVerdict {
         }
         return "TLS: \(what) [\(errorText)]"
     }
+
+    /// An https postback redirected to http: refused, by curl for the daemon's fires and by
+    /// `FireProbe`, which follows hops itself.
+    static let refusedDowngrade = FireVerdict(.permanent, "refused: redirect from https to http (the catalog URL is https)")
 
     /// The verdict on an answer that arrived whole.
     static func classify(status: Int) -> FireVerdict {

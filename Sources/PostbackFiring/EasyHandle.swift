@@ -367,11 +367,7 @@ extension String {
 
     /// "Subject:CN = x" → "CN = x".
     fileprivate func value(after prefix: String) -> String? {
-        hasPrefix(prefix) ? String(dropFirst(prefix.count)).trimmingCharacters(in: " ") : nil
-    }
-
-    fileprivate func trimmingCharacters(in blank: Character) -> String {
-        String(drop { $0 == blank }.reversed().drop { $0 == blank }.reversed())
+        hasPrefix(prefix) ? String(dropFirst(prefix.count).trimmingSpaces) : nil
     }
 }
 

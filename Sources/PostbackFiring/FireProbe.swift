@@ -73,9 +73,7 @@ extension FiringEngine {
             }
             // As the daemon's fires: an https postback is never downgraded by a redirect.
             if url.isHTTPS && !target.isHTTPS {
-                return ProbeReport(
-                    requests: requests,
-                    verdict: FireVerdict(.permanent, "refused: redirect from https to http (the catalog URL is https)"))
+                return ProbeReport(requests: requests, verdict: .refusedDowngrade)
             }
             next = target
         }
