@@ -94,19 +94,12 @@ final class Recorder: @unchecked Sendable {
     private func finishOnQueue(_ work: FileWork) {
         open[ObjectIdentifier(work)] = nil
         finishing.append(work)
-        if finishing.count == 1 {
-            queue.asyncAfter(deadline: .now() + Self.finishGroupDelay) { self.finishGroup() }
-        }
+        if finishing.count == 1 { queue.async { self.finishGroup() } }
     }
 
-    /// How long a finished file waits for others to share its directory fsync. Each file is
-    /// then removed up to this much later (its outcomes already recorded in memory, so only
-    /// a crash in those milliseconds repeats its fires); the sync it saves costs 0.1-0.2 ms
-    /// of the recorder's thread per file, and with one-record files that was the recorder's
-    /// whole budget.
-    static let finishGroupDelay: DispatchTimeInterval = .milliseconds(2)
-
-    /// On `queue`: finishes every file waiting to be, then makes their removals durable.
+    /// On `queue`: finishes every file waiting to be, then makes their removals durable. The
+    /// group is whatever finished while the queue was busy: no timer holds a finished file
+    /// back, so a crash repeats no more fires than it did with a sync per file.
     private func finishGroup() {
         var syncOwed: Spool?
         for work in finishing {
