@@ -62,11 +62,10 @@ public final class Daemon: Sendable {
                 throw DaemonStartError(message: error.description)
             }
         }
-        // Idle connections cost a descriptor each: keep them within a quarter of the limit,
-        // leaving the rest for the pool, the spool and the journal.
-        var firingConfiguration = settings.firingConfiguration
-        firingConfiguration.idleConnections = min(firingConfiguration.idleConnections, FileDescriptorLimit.raise() / 4)
-        engine = FiringEngine(configuration: firingConfiguration)
+        // The engine keeps idle connections within a quarter of the open-file limit: raise the
+        // soft limit to the hard one first (a shell's 1,024 would allow only 256).
+        FileDescriptorLimit.raise()
+        engine = FiringEngine(configuration: settings.firingConfiguration)
         let (catalog, paused) = (catalog, paused)
         let breakers = HostBreakers(configuration: settings.breakerConfiguration)
         // Room for the recorder to stall on a slow fsync (a disk hiccup) without holding up

@@ -104,7 +104,9 @@ final class MultiDriver: @unchecked Sendable {
         // running transfers plus the idle ones kept: with it at maxConcurrent, fires to 1,000
         // partners found no connection alive and paid a TCP and TLS handshake each.
         // Everything beyond Admission's bound waits outside, in the spool.
-        let idle = max(configuration.maxConcurrent, configuration.idleConnections)
+        // Idle connections cost a descriptor each: at most a quarter of the open-file limit,
+        // leaving the rest for the pool, the spool, the journal and other engines in the process.
+        let idle = max(configuration.maxConcurrent, min(configuration.idleConnections, FileDescriptorLimit.current() / 4))
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConcurrent + idle)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, idle)

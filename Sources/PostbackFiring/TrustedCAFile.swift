@@ -47,6 +47,13 @@ public enum TrustedCAFile {
 public enum FileDescriptorLimit {
     /// Raises the soft limit to the hard one (systemd's unit sets LimitNOFILE; a shell's
     /// soft 1,024 would otherwise cap idle connections) and returns the soft limit now.
+    /// The soft limit now.
+    static func current() -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        return Int(clamping: limit.rlim_cur)
+    }
+
     @discardableResult
     public static func raise() -> Int {
         var limit = rlimit()
