@@ -5,6 +5,7 @@ import PostbackCore
 import PostbackFiring
 import PostbackMetrics
 import PostbackSpool
+import PostbackSystemd
 import Synchronization
 
 /// Turns each fire's result into its durable outcome (ledger, deferred/, failed/), its
@@ -255,12 +256,15 @@ final class Recorder: @unchecked Sendable {
     /// On `queue`: records every waiting result, then schedules one flush for the batch.
     private func recordWaiting() {
         waiting.withLock { swap(&$0, &spare) }
-        for index in spare.indices {
-            switch spare[index] {
-            case .fromFile(let result, let work, let subject, let raw, let sentAt):
-                record(result, work: work, subject: subject, raw: raw, sentAt: sentAt)
-            case .retried(let result, let taken, let subject, let sentAt):
-                record(result, taken: taken, subject: subject, sentAt: sentAt)
+        // One write(2) for the batch's log lines when they go to standard error.
+        StderrBatch.collect {
+            for index in spare.indices {
+                switch spare[index] {
+                case .fromFile(let result, let work, let subject, let raw, let sentAt):
+                    record(result, work: work, subject: subject, raw: raw, sentAt: sentAt)
+                case .retried(let result, let taken, let subject, let sentAt):
+                    record(result, taken: taken, subject: subject, sentAt: sentAt)
+                }
             }
         }
         spare.removeAll(keepingCapacity: true)

@@ -8,7 +8,7 @@ import Glibc
 /// One log event as journal fields, sent with `sd_journal_sendv(3)`.
 ///
 /// Logging sits on the firing path (every fire's outcome is logged), so an entry costs no heap
-/// allocation of its own when its metadata values are strings: all `KEY=value` fields are
+/// allocation of its own beyond its list of fields: all `KEY=value` fields are
 /// copied into one temporary buffer (on the stack for ordinary sizes) and the iovecs point into
 /// it; PRIORITY= points at static memory. sd_journal_sendv needs each `KEY=value` contiguous in
 /// one iovec (it looks for the `=` there), hence the copy.
@@ -17,7 +17,8 @@ struct JournalEntry {
     var message: String
     /// `SYSLOG_IDENTIFIER=<identifier>`, built once per handler.
     var identifierField: String
-    var metadata: Logger.Metadata
+    /// Metadata keys (sanitized here, ``JournalFieldName``) and rendered values, in any order.
+    var fields: [(key: String, value: String)]
     var error: (any Error)?
     var file: String
     var function: String
@@ -26,41 +27,33 @@ struct JournalEntry {
     /// 0, or a negative errno when journald could not be reached.
     func send() -> Int32 {
         let errorText = error.map { String(describing: $0) }
-        let fieldCount = 6 + (errorText == nil ? 0 : 1) + metadata.count
-        return withUnsafeTemporaryAllocation(of: String.self, capacity: metadata.count) { values in
-            // Render each value once: its length sizes the buffer, its bytes fill it.
-            // `.string` renders to itself, so this copies nothing for the usual metadata.
-            var byteCount = 0
-            for (index, (key, value)) in metadata.enumerated() {
-                let text = value.description
-                (values.baseAddress! + index).initialize(to: text)
-                byteCount += JournalFieldName.maximumBytes(for: key) + 1 + text.utf8.count
-            }
-            defer { values.baseAddress?.deinitialize(count: metadata.count) }
+        let fieldCount = 6 + (errorText == nil ? 0 : 1) + fields.count
+        var byteCount = 0
+        for (key, value) in fields {
+            byteCount += JournalFieldName.maximumBytes(for: key) + 1 + value.utf8.count
+        }
+        byteCount += "MESSAGE=".utf8.count + message.utf8.count
+        byteCount += identifierField.utf8.count
+        byteCount += "CODE_FILE=".utf8.count + file.utf8.count
+        byteCount += "CODE_LINE=".utf8.count + 20  // digits of UInt64.max
+        byteCount += "CODE_FUNC=".utf8.count + function.utf8.count
+        byteCount += errorText.map { "ERROR=".utf8.count + $0.utf8.count } ?? 0
 
-            byteCount += "MESSAGE=".utf8.count + message.utf8.count
-            byteCount += identifierField.utf8.count
-            byteCount += "CODE_FILE=".utf8.count + file.utf8.count
-            byteCount += "CODE_LINE=".utf8.count + 20  // digits of UInt64.max
-            byteCount += "CODE_FUNC=".utf8.count + function.utf8.count
-            byteCount += errorText.map { "ERROR=".utf8.count + $0.utf8.count } ?? 0
-
-            return withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 1) { bytes in
-                withUnsafeTemporaryAllocation(of: iovec.self, capacity: fieldCount) { vectors in
-                    var fields = FieldWriter(bytes: bytes.baseAddress!, vectors: vectors.baseAddress!)
-                    fields.add(JournalPriority.field(for: level))
-                    fields.add("MESSAGE=", message)
-                    fields.add(whole: identifierField)
-                    fields.add("CODE_FILE=", file)
-                    fields.add("CODE_LINE=", line)
-                    fields.add("CODE_FUNC=", function)
-                    if let errorText { fields.add("ERROR=", errorText) }
-                    for (index, key) in metadata.keys.enumerated() {
-                        fields.add(key: key, value: values[index])
-                    }
-                    precondition(fields.used <= byteCount && fields.count == fieldCount)
-                    return sd_journal_sendv(vectors.baseAddress, Int32(fields.count))
+        return withUnsafeTemporaryAllocation(byteCount: byteCount, alignment: 1) { bytes in
+            withUnsafeTemporaryAllocation(of: iovec.self, capacity: fieldCount) { vectors in
+                var writer = FieldWriter(bytes: bytes.baseAddress!, vectors: vectors.baseAddress!)
+                writer.add(JournalPriority.field(for: level))
+                writer.add("MESSAGE=", message)
+                writer.add(whole: identifierField)
+                writer.add("CODE_FILE=", file)
+                writer.add("CODE_LINE=", line)
+                writer.add("CODE_FUNC=", function)
+                if let errorText { writer.add("ERROR=", errorText) }
+                for (key, value) in fields {
+                    writer.add(key: key, value: value)
                 }
+                precondition(writer.used <= byteCount && writer.count == fieldCount)
+                return sd_journal_sendv(vectors.baseAddress, Int32(writer.count))
             }
         }
     }

@@ -8,7 +8,7 @@ import Logging
 /// named by ``JournalFieldName`` (`postback_id` → `POSTBACK_ID`). A value type, as swift-log
 /// requires. If journald cannot take an entry (it is restarting, or its socket is stale) the
 /// entry goes to standard error as a ``StderrLine`` instead of being lost.
-public struct JournalLogHandler: LogHandler {
+public struct JournalLogHandler: LogHandler, OrderedFieldsLogging {
     /// The shared level, unless this logger's own was set.
     public var logLevel: Logger.Level {
         get { ownLevel ?? shared.level }
@@ -44,19 +44,37 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        let metadata = LogMetadataMerge.merge(metadata, metadataProvider, event.metadata)
+        send(
+            level: event.level, message: event.message.description,
+            fields: metadata.map { ($0.key, $0.value.rendered) }, error: event.error,
+            file: event.file, function: event.function, line: event.line)
+    }
+
+    public func log(
+        level: Logger.Level, message: String, orderedFields fields: [(key: String, value: String)],
+        file: String, function: String, line: UInt
+    ) -> Bool {
+        guard metadata.isEmpty && metadataProvider == nil else { return false }
+        send(level: level, message: message, fields: fields, error: nil, file: file, function: function, line: line)
+        return true
+    }
+
+    private func send(
+        level: Logger.Level, message: String, fields: [(key: String, value: String)], error: (any Error)?,
+        file: String, function: String, line: UInt
+    ) {
         let entry = JournalEntry(
-            level: event.level,
-            message: event.message.description,
-            identifierField: identifierField,
-            metadata: LogMetadataMerge.merge(metadata, metadataProvider, event.metadata),
-            error: event.error,
-            file: event.file,
-            function: event.function,
-            line: event.line)
+            level: level, message: message, identifierField: identifierField, fields: fields, error: error,
+            file: file, function: function, line: line)
         if entry.send() < 0 {
-            var fields = entry.metadata
-            if let error = event.error { fields["error"] = "\(error)" }
-            StderrLogHandler.write(StderrLine.format(level: event.level, message: entry.message, metadata: fields))
+            var fields = fields
+            if let error {
+                fields.removeAll { $0.key == "error" }
+                fields.append(("error", "\(error)"))
+            }
+            fields.sort { $0.key < $1.key }
+            StderrLogHandler.write(level: level, message: message, orderedFields: fields)
         }
     }
 }

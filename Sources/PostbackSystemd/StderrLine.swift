@@ -7,64 +7,82 @@ import Logging
 /// a space, `"`, `=` or a control character is quoted with `\"`, `\\`, `\n`, `\r`, `\t` escaped,
 /// and control characters in the message are escaped too, so a value can never forge another
 /// key or split the entry over two lines (values come from partners' records).
+///
+/// Encoded byte by byte: every character the rules test for is ASCII, and no byte of a multi-byte
+/// UTF-8 sequence is below 0x80, so bytes at or above it are copied as they are. Every fire's
+/// outcome is one such line, so this sits on the firing path.
 public enum StderrLine {
     public static func format(level: Logger.Level, message: String, metadata: Logger.Metadata) -> String {
-        var line = level.rawValue
-        line.reserveCapacity(256)
-        line += " "
-        line += escapedMessage(message)
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
-            line += " "
-            line += key
-            line += "="
-            line += quoted(value.description)
+        var bytes: [UInt8] = []
+        append(level: level, message: message, metadata: metadata, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends the line (with its newline) to `bytes`.
+    public static func append(level: Logger.Level, message: String, metadata: Logger.Metadata, to bytes: inout [UInt8]) {
+        append(level: level, message: message, orderedFields: metadata.orderedFields(), to: &bytes)
+    }
+
+    /// `append` with fields already in key order.
+    public static func append(
+        level: Logger.Level, message: String, orderedFields fields: [(key: String, value: String)],
+        to bytes: inout [UInt8]
+    ) {
+        bytes.reserveCapacity(bytes.count + 256)
+        bytes.append(contentsOf: level.rawValue.utf8)
+        bytes.append(UInt8(ascii: " "))
+        appendMessage(message, to: &bytes)
+        for (key, value) in fields {
+            bytes.append(UInt8(ascii: " "))
+            bytes.append(contentsOf: key.utf8)
+            bytes.append(UInt8(ascii: "="))
+            appendValue(value, to: &bytes)
         }
-        line += "\n"
-        return line
+        bytes.append(UInt8(ascii: "\n"))
     }
 
-    private static func escapedMessage(_ message: String) -> String {
-        // Byte checks: every character tested for is ASCII, and no byte of a multi-byte UTF-8
-        // sequence is below 0x80, so this finds the same ones as a scan of scalars, much faster.
-        guard message.utf8.contains(where: isControlByte) else { return message }
-        var result = ""
-        for scalar in message.unicodeScalars { appendEscaped(scalar, to: &result) }
-        return result
+    private static func appendMessage(_ message: String, to bytes: inout [UInt8]) {
+        for byte in message.utf8 {
+            if isControlByte(byte) { appendEscaped(byte, to: &bytes) } else { bytes.append(byte) }
+        }
     }
 
-    private static func quoted(_ value: String) -> String {
+    private static func appendValue(_ value: String, to bytes: inout [UInt8]) {
         let needsQuotes =
             value.isEmpty
             || value.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || isControlByte($0) }
-        guard needsQuotes else { return value }
-        var result = "\""
-        for scalar in value.unicodeScalars {
-            if scalar == "\"" || scalar == "\\" {
-                result += "\\"
-                result.unicodeScalars.append(scalar)
+        guard needsQuotes else {
+            bytes.append(contentsOf: value.utf8)
+            return
+        }
+        bytes.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
+                bytes.append(UInt8(ascii: "\\"))
+                bytes.append(byte)
+            } else if isControlByte(byte) {
+                appendEscaped(byte, to: &bytes)
             } else {
-                appendEscaped(scalar, to: &result)
+                bytes.append(byte)
             }
         }
-        return result + "\""
+        bytes.append(UInt8(ascii: "\""))
     }
 
-    private static func appendEscaped(_ scalar: Unicode.Scalar, to result: inout String) {
-        switch scalar {
-        case "\n": result += "\\n"
-        case "\r": result += "\\r"
-        case "\t": result += "\\t"
-        case _ where isControl(scalar):
-            result += "\\u{" + String(scalar.value, radix: 16) + "}"
-        default: result.unicodeScalars.append(scalar)
+    /// `\n`, `\r`, `\t`, or `\u{hex}` for any other control byte.
+    private static func appendEscaped(_ byte: UInt8, to bytes: inout [UInt8]) {
+        switch byte {
+        case UInt8(ascii: "\n"): bytes.append(contentsOf: #"\n"#.utf8)
+        case UInt8(ascii: "\r"): bytes.append(contentsOf: #"\r"#.utf8)
+        case UInt8(ascii: "\t"): bytes.append(contentsOf: #"\t"#.utf8)
+        default:
+            bytes.append(contentsOf: #"\u{"#.utf8)
+            bytes.append(contentsOf: String(byte, radix: 16).utf8)
+            bytes.append(UInt8(ascii: "}"))
         }
     }
 
     private static func isControlByte(_ byte: UInt8) -> Bool {
         byte < 0x20 || byte == 0x7F
-    }
-
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.isASCII && isControlByte(UInt8(scalar.value))
     }
 }

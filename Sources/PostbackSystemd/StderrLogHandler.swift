@@ -7,8 +7,9 @@ import Glibc
 /// Writes ``StderrLine`` entries to standard error; the handler used where no journald runs.
 ///
 /// A value type, as swift-log requires: changing one logger's level or metadata leaves the others
-/// alone. Each entry is one `write(2)`, so lines from concurrent tasks do not interleave.
-public struct StderrLogHandler: LogHandler {
+/// alone. Each entry is one `write(2)` (or part of one, inside a ``StderrBatch``), so lines from
+/// concurrent tasks do not interleave.
+public struct StderrLogHandler: LogHandler, OrderedFieldsLogging {
     /// The shared level, unless this logger's own was set.
     public var logLevel: Logger.Level {
         get { ownLevel ?? shared.level }
@@ -37,12 +38,36 @@ public struct StderrLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = LogMetadataMerge.merge(metadata, metadataProvider, event.metadata)
         if let error = event.error { fields["error"] = "\(error)" }
-        Self.write(StderrLine.format(level: event.level, message: event.message.description, metadata: fields))
+        Self.write(level: event.level, message: event.message.description, metadata: fields)
     }
 
-    static func write(_ line: String) {
-        var line = line
-        line.withUTF8 { bytes in
+    public func log(
+        level: Logger.Level, message: String, orderedFields fields: [(key: String, value: String)],
+        file: String, function: String, line: UInt
+    ) -> Bool {
+        guard metadata.isEmpty && metadataProvider == nil else { return false }
+        Self.write(level: level, message: message, orderedFields: fields)
+        return true
+    }
+
+    static func write(level: Logger.Level, message: String, metadata: Logger.Metadata) {
+        write(level: level, message: message, orderedFields: metadata.orderedFields())
+    }
+
+    /// Encodes one line and writes it, or adds it to the calling thread's ``StderrBatch``.
+    static func write(level: Logger.Level, message: String, orderedFields fields: [(key: String, value: String)]) {
+        if let batch = StderrBatch.current {
+            StderrLine.append(level: level, message: message, orderedFields: fields, to: &batch.bytes)
+            if batch.bytes.count >= StderrBatch.limit { batch.writeOut() }
+            return
+        }
+        var bytes: [UInt8] = []
+        StderrLine.append(level: level, message: message, orderedFields: fields, to: &bytes)
+        write(bytes)
+    }
+
+    static func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { bytes in
             var offset = 0
             while offset < bytes.count {
                 let written = Glibc.write(STDERR_FILENO, bytes.baseAddress! + offset, bytes.count - offset)

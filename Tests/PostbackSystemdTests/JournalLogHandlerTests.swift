@@ -72,6 +72,34 @@ struct JournalLogHandlerTests {
     }
 
     /// Polls journalctl for up to ten seconds: journald writes asynchronously.
+    /// The form FireLog logs each fire's outcome in: the same fields reach the journal as
+    /// through `Logger`, and a handler with metadata of its own declines it (nothing is sent).
+    @Test func orderedFieldsReachTheJournalAndAHandlerWithMetadataDeclines() throws {
+        try requireJournal()
+        let transaction = "test-\(UUID().uuidString)"
+        let handler = JournalLogHandler(identifier: "postbackd")
+        let sent = handler.log(
+            level: .notice, message: "postback 17 deferred",
+            orderedFields: [("ATTEMPT", "2"), ("POSTBACK_ID", "17"), ("TRANSACTION_ID", transaction), ("url", "http://p.test/?a=1")],
+            file: #fileID, function: #function, line: #line)
+        #expect(sent)
+        var withMetadata = JournalLogHandler(identifier: "postbackd")
+        withMetadata[metadataKey: "partner_id"] = "7"
+        #expect(!withMetadata.log(
+            level: .notice, message: "declined", orderedFields: [("TRANSACTION_ID", transaction)],
+            file: #fileID, function: #function, line: #line))
+
+        let entries = try readEntries(transactionID: transaction, count: 1)
+        #expect(entries.count == 1)
+        let entry = try #require(entries.first)
+        #expect(entry["MESSAGE"] as? String == "postback 17 deferred")
+        #expect(entry["PRIORITY"] as? String == "5")
+        #expect(entry["ATTEMPT"] as? String == "2")
+        #expect(entry["POSTBACK_ID"] as? String == "17")
+        #expect(entry["URL"] as? String == "http://p.test/?a=1")
+        #expect(entry["CODE_FILE"] as? String == "PostbackSystemdTests/JournalLogHandlerTests.swift")
+    }
+
     private func readEntries(transactionID: String, count: Int) throws -> [[String: Any]] {
         let deadline = Date().addingTimeInterval(10)
         var entries: [[String: Any]] = []

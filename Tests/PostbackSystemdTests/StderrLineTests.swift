@@ -33,4 +33,15 @@ import Testing
             level: .debug, message: "m", metadata: ["list": ["1", "2"]])
         #expect(line == #"debug m list="[\"1\", \"2\"]""# + "\n")
     }
+
+    /// FireLog's form: fields given in key order print exactly as the same metadata does.
+    @Test func orderedFieldsPrintAsTheSameMetadata() {
+        let metadata: Logger.Metadata = ["a": "two words", "b": "x=1", "c": "", "d": "€ \"q\"", "e": "tab\there"]
+        var bytes: [UInt8] = []
+        StderrLine.append(
+            level: .info, message: "m\n",
+            orderedFields: [("a", "two words"), ("b", "x=1"), ("c", ""), ("d", "€ \"q\""), ("e", "tab\there")], to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == StderrLine.format(level: .info, message: "m\n", metadata: metadata))
+        #expect(String(decoding: bytes, as: UTF8.self) == #"info m\n a="two words" b="x=1" c="" d="€ \"q\"" e="tab\there""# + "\n")
+    }
 }
