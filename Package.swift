@@ -76,6 +76,8 @@ let package = Package(
             name: "postbackd",
             dependencies: [
                 "PostbackCore", "PostbackDaemon", "PostbackSystemd",
+                // PostbackSpool: `Settings.load`, the settings loader shared with postbackctl.
+                "PostbackSpool",
                 // PostbackMetrics: the metrics bootstrap and endpoint, only when `metrics_listen` is set.
                 "PostbackMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
