@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // C libraries from Debian, reached through pkg-config.
@@ -42,7 +43,11 @@ let package = Package(
         // The libcurl multi driver, address rules at connect time, outcome classification.
         .target(
             name: "PostbackFiring",
-            dependencies: ["CCurl", "CCurlShim", "PostbackCore"]),
+            dependencies: [
+                "CCurl", "CCurlShim", "PostbackCore",
+                // Deque: the waiting fires of the admission and the driver, popped from the front.
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]),
         // sd_notify and the journald log handler.
         .target(
             name: "PostbackSystemd",
