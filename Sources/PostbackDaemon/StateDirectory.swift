@@ -24,8 +24,9 @@ public struct StateDirectory: Sendable {
         }
     }
 
+    /// Replaced whole (`DurableFile.replace`), so `postbackctl` never reads half a pid.
     public func writePid() {
-        try? Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: pidFile), options: .atomic)
+        try? DurableFile.replace(pidFile, with: Array("\(getpid())\n".utf8), mode: 0o644)
     }
 
     public func removePid() {

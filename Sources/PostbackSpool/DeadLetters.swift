@@ -54,7 +54,7 @@ extension Spool {
         defer { System.close(fd) }
         // The lock makes two concurrent requeues of one id produce one deferred fire.
         guard try System.tryLock(fd, path: failed.join(id)), try Spool.sameFile(fd, failed, id) else { return false }
-        var fire = try DeferredFire.decode(try readAll(fd, path: failed.join(id), limit: 1 << 20), path: failed.join(id))
+        var fire = try DeferredFire.decode(try System.readAll(fd, path: failed.join(id), limit: 1 << 20), path: failed.join(id))
         fire.attempts = 0
         fire.firstAttempt = now
         fire.nextDue = now
@@ -75,6 +75,6 @@ extension Spool {
             return nil
         }
         defer { System.close(fd) }
-        return try readAll(fd, path: dir.join(name), limit: limit)
+        return try System.readAll(fd, path: dir.join(name), limit: limit)
     }
 }

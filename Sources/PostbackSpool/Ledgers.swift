@@ -22,13 +22,13 @@ extension Spool {
             let dir = dir(queue)
             for ledgerName in try System.list(dir).sorted()
             where ledgerName.hasSuffix(ActiveFile.ledgerSuffix) && !ledgerName.hasPrefix(".") {
-                guard let bytes = try readFile(dir, ledgerName, limit: .max - 1) else { continue }
+                guard let bytes = try readFile(dir, ledgerName, limit: .max) else { continue }
                 let name = String(ledgerName.dropLast(ActiveFile.ledgerSuffix.count))
                 var file = LedgerFile(queue: queue, name: name, entries: [], unreadable: 0, spoolFile: nil)
                 for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
                     if let entry = LedgerEntry.decode(line) { file.entries.append(entry) } else { file.unreadable += 1 }
                 }
-                if withSpoolFiles { file.spoolFile = try readFile(dir, name, limit: .max - 1) }
+                if withSpoolFiles { file.spoolFile = try readFile(dir, name, limit: .max) }
                 result.append(file)
             }
         }
