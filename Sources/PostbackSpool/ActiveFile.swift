@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Synchronization
 
@@ -140,7 +141,8 @@ public final class ActiveFile: Sendable {
         if let text = String(validating: bytes, as: UTF8.self) {
             entry.raw(",\"raw\":"); entry.string(text)
         } else {
-            entry.raw(",\"raw_base64\":\""); Base64.append(bytes, to: &entry.bytes); entry.raw("\"")
+            // Foundation's base64, as DeferredFire's `record_base64`: one encoder for the spool.
+            entry.raw(",\"raw_base64\":\""); entry.bytes.append(contentsOf: Data(bytes).base64EncodedData()); entry.raw("\"")
         }
         entry.raw("}\n")
         try append(line: line, postbackID: 0, outcome: .rejected, attempt: nil, error: reason, reject: entry.bytes)
