@@ -22,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // C libraries from Debian, reached through pkg-config.
@@ -97,6 +98,9 @@ let package = Package(
                 // spool's own protocol rather than a second copy of it.
                 "PostbackCore", "PostbackFiring", "PostbackSpool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `fires` reads the journal through journalctl, `add`/`edit`/... fall back to
+                // `systemctl reload`: both run as child processes through swift-subprocess.
+                .product(name: "Subprocess", package: "swift-subprocess"),
                 // `postbackctl receive`: a loopback receiver for trying the daemon end to end.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

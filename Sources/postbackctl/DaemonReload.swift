@@ -1,5 +1,7 @@
 import Foundation
 import Glibc
+import Subprocess
+import Synchronization
 
 /// Tells a running postbackd to re-read its catalog after `add`/`edit`/`pause`/`resume`.
 ///
@@ -49,16 +51,27 @@ enum DaemonReload {
         return pid
     }
 
-    /// Runs a system command quietly and returns its exit status (127 when it cannot start).
+    /// Runs a system command quietly (swift-subprocess; the name found on PATH) and returns
+    /// its exit status: 127 when it cannot start, 128 + N when signal N ended it, as a shell says.
+    ///
+    /// The editing commands around this are synchronous; the one wait for a child process is
+    /// bridged here, on a thread of its own, rather than making every caller async.
     private static func run(_ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return 127 }
-        process.waitUntilExit()
-        return process.terminationStatus
+        let status = Mutex<Int32>(127)
+        let finished = DispatchSemaphore(value: 0)
+        Task.detached {
+            defer { finished.signal() }
+            guard let result = try? await Subprocess.run(
+                .name(arguments[0]), arguments: Arguments(Array(arguments.dropFirst())),
+                input: .none, output: .discarded, error: .discarded) else { return }
+            status.withLock {
+                switch result.terminationStatus {
+                case .exited(let code): $0 = code
+                case .signaled(let signal): $0 = 128 + signal
+                }
+            }
+        }
+        finished.wait()
+        return status.withLock { $0 }
     }
 }

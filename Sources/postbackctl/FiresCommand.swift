@@ -11,7 +11,7 @@ import PostbackSpool
 /// outcome. They overlap: one attempt is often in a ledger, a dead letter's history and the
 /// journal. Attempts are merged on (postback, URL as sent, status, latency in µs), which no two
 /// real attempts share, and each line says where it was seen.
-struct FiresCommand: ParsableCommand {
+struct FiresCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fires",
         abstract: "Every fire and attempt known for one transaction.",
@@ -79,7 +79,7 @@ struct FiresCommand: ParsableCommand {
         var fire: DeferredFire
     }
 
-    func run() throws {
+    func run() async throws {
         let settings = try location.settings()
         let spool = try location.open(settings)
         var sightings: [Sighting] = []
@@ -148,7 +148,7 @@ struct FiresCommand: ParsableCommand {
         if noJournal {
             notes.append("journal not searched (--no-journal)")
         } else {
-            switch Journal.entries(transaction: transaction) {
+            switch await Journal.entries(transaction: transaction) {
             case .success(let entries):
                 for e in entries { add(e) }
             case .failure(let reason):
