@@ -1,5 +1,7 @@
 // swift-tools-version:6.1
 // postbackd: a partner-postback firing daemon. See README.md and DESIGN.md.
+// It builds and runs on Linux only (libcurl, libsystemd, inotify, Glibc), so it claims no
+// other platform; swift-subprocess needs none declared to build there.
 import PackageDescription
 
 /// `CrashPoint.reached(...)` hooks (Sources/PostbackSpool/CrashPoint.swift) for the crash
@@ -8,7 +10,6 @@ let crashPoints: [SwiftSetting] = [.define("POSTBACKD_CRASH_POINTS", .when(confi
 
 let package = Package(
     name: "postbackd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "postbackd", targets: ["postbackd"]),
         .executable(name: "postbackctl", targets: ["postbackctl"]),
