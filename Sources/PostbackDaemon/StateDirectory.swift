@@ -8,7 +8,7 @@ import Synchronization
 /// rather than in the catalog file, which belongs to the platform or the operator.
 public struct StateDirectory: Sendable {
     public let path: String
-    public var pidFile: String { path + "/postbackd.pid" }
+    public var pidFile: String { PidFile.path(stateDirectory: path) }
     public var pausedFile: String { PausedPostbacksFile.path(stateDirectory: path) }
 
     public init(path: String) throws(DaemonStartError) {
@@ -24,9 +24,8 @@ public struct StateDirectory: Sendable {
         }
     }
 
-    /// Replaced whole (`DurableFile.replace`), so `postbackctl` never reads half a pid.
     public func writePid() {
-        try? DurableFile.replace(pidFile, with: Array("\(getpid())\n".utf8), mode: 0o644)
+        try? PidFile.write(getpid(), stateDirectory: path)
     }
 
     public func removePid() {

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import PostbackSpool
 import Subprocess
 import Synchronization
 
@@ -25,10 +26,8 @@ enum DaemonReload {
         }
     }
 
-    static func pidFile(stateDirectory: String) -> String { stateDirectory + "/postbackd.pid" }
-
     static func reload(stateDirectory: String) -> Outcome {
-        if let pid = runningDaemon(pidFile: pidFile(stateDirectory: stateDirectory)) {
+        if let pid = runningDaemon(stateDirectory: stateDirectory) {
             if kill(pid, SIGHUP) == 0 { return .signalled(pid: pid) }
             return .failed("kill -HUP \(pid): \(String(cString: strerror(errno)))")
         }
@@ -41,10 +40,8 @@ enum DaemonReload {
     /// The pid in the file when that process exists and is postbackd: a stale file after a
     /// crash may name a pid the kernel has since given to something else, which must not get
     /// a SIGHUP (most programs die of it).
-    static func runningDaemon(pidFile: String) -> Int32? {
-        guard let data = FileManager.default.contents(atPath: pidFile),
-              let pid = Int32(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
-              pid > 1, kill(pid, 0) == 0 || errno == EPERM else { return nil }
+    static func runningDaemon(stateDirectory: String) -> Int32? {
+        guard let pid = PidFile.read(stateDirectory: stateDirectory), pid > 1, kill(pid, 0) == 0 || errno == EPERM else { return nil }
         if let comm = FileManager.default.contents(atPath: "/proc/\(pid)/comm") {
             return String(decoding: comm, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "postbackd" ? pid : nil
         }
