@@ -1,5 +1,7 @@
 // swift-tools-version:6.1
 // postbackd: a partner-postback firing daemon. See README.md and DESIGN.md.
+// It builds and runs on Linux only (libcurl, libsystemd, inotify, Glibc), so it claims no
+// other platform; swift-subprocess needs none declared to build there.
 import PackageDescription
 
 /// `CrashPoint.reached(...)` hooks (Sources/PostbackSpool/CrashPoint.swift) for the crash
@@ -8,7 +10,6 @@ let crashPoints: [SwiftSetting] = [.define("POSTBACKD_CRASH_POINTS", .when(confi
 
 let package = Package(
     name: "postbackd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "postbackd", targets: ["postbackd"]),
         .executable(name: "postbackctl", targets: ["postbackctl"]),
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // C libraries from Debian, reached through pkg-config.
@@ -42,7 +45,11 @@ let package = Package(
         // The libcurl multi driver, address rules at connect time, outcome classification.
         .target(
             name: "PostbackFiring",
-            dependencies: ["CCurl", "CCurlShim", "PostbackCore"]),
+            dependencies: [
+                "CCurl", "CCurlShim", "PostbackCore",
+                // Deque: the waiting fires of the admission and the driver, popped from the front.
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]),
         // sd_notify and the journald log handler.
         .target(
             name: "PostbackSystemd",
@@ -76,6 +83,8 @@ let package = Package(
             name: "postbackd",
             dependencies: [
                 "PostbackCore", "PostbackDaemon", "PostbackSystemd",
+                // PostbackSpool: `Settings.load`, the settings loader shared with postbackctl.
+                "PostbackSpool",
                 // PostbackMetrics: the metrics bootstrap and endpoint, only when `metrics_listen` is set.
                 "PostbackMetrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -90,6 +99,9 @@ let package = Package(
                 // spool's own protocol rather than a second copy of it.
                 "PostbackCore", "PostbackFiring", "PostbackSpool",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // `fires` reads the journal through journalctl, `add`/`edit`/... fall back to
+                // `systemctl reload`: both run as child processes through swift-subprocess.
+                .product(name: "Subprocess", package: "swift-subprocess"),
                 // `postbackctl receive`: a loopback receiver for trying the daemon end to end.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -38,7 +38,8 @@ swiftc -O -module-name DriverBench Benchmarks/driver/main.swift \
     -Xcc -fmodule-map-file=Sources/CCurl/module.modulemap \
     -Xcc -fmodule-map-file="$release/CCurlShim.build/module.modulemap" \
     "$release"/PostbackFiring.build/*.o "$release"/PostbackCore.build/*.o "$release"/CCurlShim.build/*.o \
-    -lcurl -o "$out/driver-bench"
+    "$release"/DequeModule.build/*.o "$release"/ContainersPreview.build/*.o "$release"/InternalCollectionsUtilities.build/*.o \
+    -lcurl -lssl -o "$out/driver-bench"
 
 rate() { sed -E 's/.* ([0-9]+) req\/s.*/\1/'; }
 best_ceiling=0

@@ -45,6 +45,10 @@ public struct Settings: Sendable, Equatable {
 
     public init() {}
 
+    /// Every key at its default: the one place a default is written. Code that needs a
+    /// default without a settings file (the firing engine's own initializer) reads it here.
+    public static let defaults = Settings()
+
     /// When a changed key takes effect: at a reload (SIGHUP), or only at the next start.
     public enum TakesEffect: Sendable, Equatable {
         case reload

@@ -8,7 +8,7 @@ import Synchronization
 /// rather than in the catalog file, which belongs to the platform or the operator.
 public struct StateDirectory: Sendable {
     public let path: String
-    public var pidFile: String { path + "/postbackd.pid" }
+    public var pidFile: String { PidFile.path(stateDirectory: path) }
     public var pausedFile: String { PausedPostbacksFile.path(stateDirectory: path) }
 
     public init(path: String) throws(DaemonStartError) {
@@ -25,7 +25,7 @@ public struct StateDirectory: Sendable {
     }
 
     public func writePid() {
-        try? Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: pidFile), options: .atomic)
+        try? PidFile.write(getpid(), stateDirectory: path)
     }
 
     public func removePid() {

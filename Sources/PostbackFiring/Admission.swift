@@ -1,3 +1,5 @@
+import DequeModule
+
 /// The global and per-host caps on fires handed to curl. Callers wait here, outside curl,
 /// because CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit;
 /// waiting here keeps work in the spool (DESIGN.md, Firing: bounded).
@@ -14,18 +16,18 @@ final class Admission: @unchecked Sendable {
     @exclusivity(unchecked) private var globalInUse = 0
     /// Only hosts with a fire in flight or waiting; one entry so each step hashes once.
     @exclusivity(unchecked) private var hosts: [String: HostState] = [:]
-    @exclusivity(unchecked) private var globalWaiters = FIFO<Waiter>()
+    @exclusivity(unchecked) private var globalWaiters = Deque<Waiter>()
 
     fileprivate struct HostState {
         var inUse = 0
-        var waiters = FIFO<Waiter>()
+        var waiters = Deque<Waiter>()
         /// When each request of the host still waiting for its answer went out (monotonic ms,
         /// reported by the driver when curl sends it), oldest first; a finished fire that was
         /// sent gives back the oldest. The partner's clock: time a fire waits for a slot, a
         /// connection or a TLS handshake of ours is not in it. Fires of one host finish
         /// roughly in order, and where they do not this understates the age, which errs
         /// towards waiting.
-        var awaiting = FIFO<Int64>()
+        var awaiting = Deque<Int64>()
         /// Found slow (full, its oldest answer `slowAfter` late); stays so until answers come
         /// sooner, so a slow host whose slots all refill at once is not waited for again.
         var slow = false
@@ -282,31 +284,5 @@ extension Admission.HostState {
         }
         inUse -= 1
         return nil
-    }
-}
-
-/// A queue that pops from the front in O(1) amortized.
-struct FIFO<Element> {
-    private var items: [Element] = []
-    private var head = 0
-
-    var isEmpty: Bool { head == items.count }
-
-    var first: Element? { head < items.count ? items[head] : nil }
-
-    mutating func append(_ element: Element) { items.append(element) }
-
-    mutating func popFirst() -> Element? {
-        guard head < items.count else { return nil }
-        let element = items[head]
-        head += 1
-        if head == items.count {
-            items.removeAll(keepingCapacity: true)
-            head = 0
-        } else if head >= 1024 && head * 2 >= items.count {
-            items.removeFirst(head)
-            head = 0
-        }
-        return element
     }
 }

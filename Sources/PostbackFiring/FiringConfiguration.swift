@@ -1,6 +1,10 @@
 import PostbackCore
 
-/// The knobs DESIGN.md makes configurable (Firing, Safety rules); defaults are its defaults.
+/// The knobs DESIGN.md makes configurable (Firing, Safety rules).
+///
+/// The caps and timeouts that are also settings default to `Settings`' values, the one place
+/// each default is written (`config/postbackd.conf` and DESIGN say the same), so an engine
+/// made without the daemon's settings (`postbackctl test-fire`, tests) cannot drift from it.
 public struct FiringConfiguration: Sendable {
     /// Fires in flight at once across all hosts; callers wait beyond it (backpressure).
     public var maxConcurrent: Int
@@ -39,8 +43,8 @@ public struct FiringConfiguration: Sendable {
     public var idleConnections = 1024
 
     public init(
-        maxConcurrent: Int = 64, perHost: Int = 8,
-        connectTimeout: Duration = .seconds(3), totalTimeout: Duration = .seconds(10),
+        maxConcurrent: Int = Settings.defaults.maxConcurrent, perHost: Int = Settings.defaults.perHost,
+        connectTimeout: Duration = Settings.defaults.connectTimeout, totalTimeout: Duration = Settings.defaults.totalTimeout,
         queuedPerConnection: Int = 1, maxRedirects: Int = 3, bodyCap: Int = 1024, bodyDiscardLimit: Int = 64 * 1024,
         addressRules: AddressRules = AddressRules(), userAgent: String = "postbackd", caFile: String? = nil
     ) {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CCurl
 import CCurlShim
+import DequeModule
 
 /// A fire handed to the driver: the request, the host whose slot it holds, where the result goes.
 struct Job {
@@ -16,7 +17,7 @@ struct Job {
 final class HostLane {
     let host: String
     @exclusivity(unchecked) var inUse = 0
-    @exclusivity(unchecked) var waiting = FIFO<QueuedJob>()
+    @exclusivity(unchecked) var waiting = Deque<QueuedJob>()
 
     init(host: String) { self.host = host }
 }
@@ -70,7 +71,7 @@ final class MultiDriver: @unchecked Sendable {
     /// Hosts with a fire running or waiting here.
     @exclusivity(unchecked) private var lanes: [String: HostLane] = [:]
     /// Fires holding a host slot, waiting for a global one.
-    @exclusivity(unchecked) private var globalWaiting = FIFO<QueuedJob>()
+    @exclusivity(unchecked) private var globalWaiting = Deque<QueuedJob>()
     /// The lane of the last admitted fire, while it is in `lanes` (inUse > 0).
     @exclusivity(unchecked) private var lastLane: HostLane?
     /// Fires waiting here, in a lane or for a global slot.

@@ -1,28 +1,21 @@
-/// Tidies the registry's Prometheus text for people: families sorted by name, each with the
-/// `# HELP` line from ``MetricFamily``.
+/// Puts the registry's Prometheus text in a stable order for people: families sorted by name,
+/// series sorted inside each, histogram buckets by their bound.
 ///
-/// swift-prometheus emits families in dictionary order and, made through swift-metrics (which
-/// has no help text), without `# HELP`; registering the help directly would clash with the
-/// empty help swift-metrics passes (the registry refuses two help texts for one name). So the
-/// help is added here, on the way out, from the one table of names.
+/// swift-prometheus emits families in dictionary order, so two scrapes of the same numbers
+/// could differ line by line. The text itself, `# HELP` included (``HelpTextFactory``), is the
+/// registry's; only the order is ours.
 public enum Exposition {
-    public static func render(_ text: String, families: [MetricFamily] = MetricFamily.all) -> String {
-        let help = Dictionary(families.map { ($0.name, $0.help) }, uniquingKeysWith: { first, _ in first })
-        // Split into blocks, each starting at a `# TYPE name kind` line.
+    public static func render(_ text: String) -> String {
+        // Split into blocks, one per family: its `# HELP` and `# TYPE` lines, then its series.
         var blocks: [(name: String, lines: [Substring])] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            if line.hasPrefix("# TYPE ") {
-                let name = line.dropFirst("# TYPE ".count).split(separator: " ").first.map(String.init) ?? ""
+            if let name = familyName(line), blocks.last?.name != name || !(blocks.last?.lines.last?.hasPrefix("#") ?? false) {
                 blocks.append((name, []))
-                if let text = help[name] { blocks[blocks.count - 1].lines.append(Substring("# HELP \(name) \(escapeHelp(text))")) }
-            } else if line.hasPrefix("# HELP ") {
-                continue  // Ours replace any the registry had.
             } else if blocks.isEmpty {
                 blocks.append(("", []))
             }
             blocks[blocks.count - 1].lines.append(line)
         }
-        // Sort the series inside a family too, so two scrapes diff cleanly.
         var out = ""
         for block in blocks.sorted(by: { $0.name < $1.name }) {
             let comments = block.lines.prefix { $0.hasPrefix("#") }
@@ -31,6 +24,12 @@ public enum Exposition {
             for line in series.sorted(by: seriesOrder) { out += line; out += "\n" }
         }
         return out
+    }
+
+    /// The family a `# HELP name …` or `# TYPE name …` line opens; nil for a series.
+    private static func familyName(_ line: Substring) -> String? {
+        guard line.hasPrefix("# HELP ") || line.hasPrefix("# TYPE ") else { return nil }
+        return line.dropFirst("# HELP ".count).split(separator: " ").first.map(String.init) ?? ""
     }
 
     /// By series (name and labels), histogram buckets by their `le` bound: the registry writes
@@ -47,18 +46,5 @@ public enum Exposition {
         let bound = series[start.upperBound...].prefix { $0 != "\"" }
         let after = series.index(start.upperBound, offsetBy: bound.count + 1, limitedBy: series.endIndex) ?? series.endIndex
         return (String(series[..<start.lowerBound]) + series[after...], bound == "+Inf" ? .infinity : Double(bound) ?? .infinity)
-    }
-
-    /// Prometheus help text escapes backslash and newline.
-    static func escapeHelp(_ text: String) -> String {
-        var out = ""
-        for c in text {
-            switch c {
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: out.append(c)
-            }
-        }
-        return out
     }
 }

@@ -10,7 +10,7 @@ import Prometheus
 public struct MetricsExporter: Sendable {
     public let listen: ListenAddress
     let registry: PrometheusCollectorRegistry
-    /// Makes metric objects that this exporter serves (with the latency buckets set).
+    /// Makes metric objects that this exporter serves (with their help text and the latency buckets).
     public let factory: any MetricsFactory
 
     /// Parses `metrics_listen` and installs the Prometheus factory (once per process).
@@ -24,9 +24,7 @@ public struct MetricsExporter: Sendable {
     /// pass its `factory` to ``PostbackdMetrics/init(factory:)``.
     public static func standalone(listen: ListenAddress = ListenAddress(host: "127.0.0.1", port: 0)) -> MetricsExporter {
         let registry = PrometheusCollectorRegistry()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        factory.durationHistogramBuckets[MetricFamily.fireDuration.name] = MetricFamily.fireDurationBuckets
-        return MetricsExporter(listen: listen, registry: registry, factory: factory)
+        return MetricsExporter(listen: listen, registry: registry, factory: HelpTextFactory(registry: registry))
     }
 
     private init(listen: ListenAddress, registry: PrometheusCollectorRegistry, factory: any MetricsFactory) {
@@ -35,7 +33,8 @@ public struct MetricsExporter: Sendable {
         self.factory = factory
     }
 
-    /// The Prometheus text of every metric now, tidied by ``Exposition``.
+    /// The Prometheus text of every metric now (help included, from the registry), in the
+    /// stable order of ``Exposition``.
     public func scrape() -> String {
         Exposition.render(registry.emitToString())
     }

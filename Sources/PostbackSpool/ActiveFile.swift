@@ -1,3 +1,4 @@
+import Foundation
 import Glibc
 import Synchronization
 
@@ -140,7 +141,8 @@ public final class ActiveFile: Sendable {
         if let text = String(validating: bytes, as: UTF8.self) {
             entry.raw(",\"raw\":"); entry.string(text)
         } else {
-            entry.raw(",\"raw_base64\":\""); Base64.append(bytes, to: &entry.bytes); entry.raw("\"")
+            // Foundation's base64, as DeferredFire's `record_base64`: one encoder for the spool.
+            entry.raw(",\"raw_base64\":\""); entry.bytes.append(contentsOf: Data(bytes).base64EncodedData()); entry.raw("\"")
         }
         entry.raw("}\n")
         try append(line: line, postbackID: 0, outcome: .rejected, attempt: nil, error: reason, reject: entry.bytes)
@@ -168,25 +170,8 @@ public final class ActiveFile: Sendable {
                 throw SpoolError(code: .unfinished, operation: "ledger", path: spool.active.join(name),
                                  detail: "outcome recorded after finish or release")
             }
-            s.ledger.raw("{\"line\":"); s.ledger.int(line)
-            s.ledger.raw(",\"pb\":"); s.ledger.int(postbackID)
-            s.ledger.raw(",\"outcome\":\"")
-            if let outcome { outcome.name.utf8.withContiguousStorageIfAvailable { s.ledger.bytes.append(contentsOf: $0) } }
-            else { s.ledger.raw("attempt") }
-            s.ledger.raw("\"")
-            if let attempt {
-                s.ledger.raw(",\"t\":"); s.ledger.int(attempt.time)
-                s.ledger.raw(",\"url\":"); s.ledger.string(attempt.url)
-                s.ledger.raw(",\"status\":"); s.ledger.int(attempt.httpStatus)
-                if !attempt.error.isEmpty { s.ledger.raw(",\"error\":"); s.ledger.string(attempt.error) }
-                s.ledger.raw(",\"latency_us\":"); s.ledger.int(attempt.latencyMicros)
-                if !attempt.answerPrefix.isEmpty {
-                    s.ledger.raw(",\"answer\":"); s.ledger.string(bytes: attempt.answerPrefix, limit: answerLimit)
-                }
-            }
-            if !error.isEmpty, error != attempt?.error { s.ledger.raw(",\"reason\":"); s.ledger.string(error) }
-            if let nextDue { s.ledger.raw(",\"next_due_ms\":"); s.ledger.int(nextDue) }
-            s.ledger.raw("}\n")
+            LedgerEntry.append(line: line, postbackID: postbackID, outcome: outcome, attempt: attempt, reason: error,
+                               nextDue: nextDue, answerLimit: answerLimit, to: &s.ledger)
             if let move { s.moves.append(move) }
             if let reject { s.rejects.bytes.append(contentsOf: reject) }
             if s.entries == 0 { s.oldestPending = now }

@@ -1,19 +1,40 @@
 import Glibc
 
-/// A fire that will not be retried unless a person says so.
-public struct DeadLetter: Sendable, Equatable {
-    /// The file name in `failed/`: the handle `requeue` takes.
+/// A fire stored in its own file: waiting in `deferred/`, or a dead letter in `failed/` (one
+/// that will not be retried unless a person says so).
+public struct StoredFire: Sendable, Equatable {
+    /// The file name: for a dead letter, the handle `requeue` takes.
     public var id: String
     public var fire: DeferredFire
 }
+
+public typealias DeadLetter = StoredFire
 
 extension Spool {
     /// Every dead letter, oldest first, for `postbackctl dead-letters list`.
     public func deadLetters() throws(SpoolError) -> [DeadLetter] {
         var result: [DeadLetter] = []
-        for name in try System.list(failed).sorted() where name.hasSuffix(".json") && !name.hasPrefix(".") {
+        for name in try System.list(failed).sorted() where name.hasSuffix(DeferredFire.deadLetterSuffix) && !name.hasPrefix(".") {
             guard let bytes = try readFile(failed, name) else { continue }
             result.append(DeadLetter(id: name, fire: try DeferredFire.decode(bytes, path: failed.join(name))))
+        }
+        return result
+    }
+
+    /// Every fire waiting in `deferred/` (in due order) or dead in `failed/` (oldest first),
+    /// for tools that look for one transaction (`postbackctl fires`): a file that is gone or
+    /// does not decode is skipped, where `deadLetters()` refuses it.
+    public func storedFires(in queue: Queue) throws(SpoolError) -> [StoredFire] {
+        let (dir, suffix): (System.Dir, String) = switch queue {
+        case .deferred: (deferred, DeferredFire.fileSuffix)
+        case .failed: (failed, DeferredFire.deadLetterSuffix)
+        default: preconditionFailure("fires are stored in deferred/ and failed/ only, not \(queue)")
+        }
+        var result: [StoredFire] = []
+        for name in try System.list(dir).sorted() where name.hasSuffix(suffix) && !name.hasPrefix(".") {
+            guard let bytes = try? readFile(dir, name),
+                  let fire = try? DeferredFire.decode(bytes, path: dir.join(name)) else { continue }
+            result.append(StoredFire(id: name, fire: fire))
         }
         return result
     }
@@ -33,7 +54,7 @@ extension Spool {
         defer { System.close(fd) }
         // The lock makes two concurrent requeues of one id produce one deferred fire.
         guard try System.tryLock(fd, path: failed.join(id)), try Spool.sameFile(fd, failed, id) else { return false }
-        var fire = try DeferredFire.decode(try readAll(fd, path: failed.join(id), limit: 1 << 20), path: failed.join(id))
+        var fire = try DeferredFire.decode(try System.readAll(fd, path: failed.join(id), limit: 1 << 20), path: failed.join(id))
         fire.attempts = 0
         fire.firstAttempt = now
         fire.nextDue = now
@@ -54,6 +75,6 @@ extension Spool {
             return nil
         }
         defer { System.close(fd) }
-        return try readAll(fd, path: dir.join(name), limit: limit)
+        return try System.readAll(fd, path: dir.join(name), limit: limit)
     }
 }

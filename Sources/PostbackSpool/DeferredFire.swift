@@ -6,7 +6,10 @@ import Foundation
 /// spool file is finished (removed) as soon as every fire in it has an outcome; a deferred
 /// fire must be re-resolvable and re-expandable on its own, possibly by another daemon.
 public struct DeferredFire: Sendable, Equatable, Codable {
+    /// `deferred/NAME.fire` (also while taken, in `active/`).
     static let fileSuffix = ".fire"
+    /// `failed/NAME.json`.
+    static let deadLetterSuffix = ".json"
 
     /// The spool file the record came from, for history and logs.
     public var source: String
@@ -125,6 +128,6 @@ public struct DeferredFire: Sendable, Equatable, Codable {
     }
 
     func deadLetterFileName() -> String {
-        "\(failedAt ?? 0)-\(UniqueName.make()).json"
+        "\(failedAt ?? 0)-\(UniqueName.make())" + DeferredFire.deadLetterSuffix
     }
 }

@@ -64,7 +64,7 @@ extension Spool {
     }
 
     private func loadTaken(fd: Int32, name: String) throws(SpoolError) -> TakenFire {
-        let bytes = try readAll(fd, path: active.join(name), limit: 1 << 20)
+        let bytes = try System.readAll(fd, path: active.join(name), limit: 1 << 20)
         do {
             return TakenFire(spool: self, name: name, lockFD: fd, fire: try DeferredFire.decode(bytes, path: active.join(name)))
         } catch {
@@ -74,16 +74,6 @@ extension Spool {
         }
     }
 
-    func readAll(_ fd: Int32, path: String, limit: Int) throws(SpoolError) -> [UInt8] {
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 14)
-        while bytes.count <= limit {
-            let n = try System.read(fd, into: &chunk, at: 0, path: path)
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return bytes
-    }
 }
 
 /// A deferred fire this process has taken: send it, then say exactly once how it went.

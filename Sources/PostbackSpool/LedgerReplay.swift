@@ -27,8 +27,8 @@ public struct LedgerReplay: Sendable, Equatable {
 
     public init() {}
 
-    /// Reads a ledger's bytes. Only the fixed prefix `{"line":L,"pb":P,"outcome":"X"` of each
-    /// line is parsed: the writer always puts those first, so replay needs no JSON parser.
+    /// Reads a ledger's bytes. Only the fixed prefix of each line is parsed
+    /// (`LedgerEntry.key(of:)`): the writer always puts it first, so replay needs no JSON parser.
     public init(bytes: [UInt8]) {
         var start = 0
         while start < bytes.count {
@@ -37,7 +37,7 @@ public struct LedgerReplay: Sendable, Equatable {
                 break
             }
             if newline > start {
-                if let (key, outcome) = LedgerReplay.parse(bytes[start..<newline]) {
+                if let (key, outcome) = LedgerEntry.key(of: bytes[start..<newline]) {
                     entries += 1
                     if let outcome { insert(key, outcome) }
                 } else {
@@ -57,31 +57,5 @@ public struct LedgerReplay: Sendable, Equatable {
     mutating func insert(_ key: FireKey, _ outcome: FireOutcome) {
         finished.insert(key)
         lines.insert(key.line)
-    }
-
-    /// nil when the line is not an entry; `(key, nil)` for a history-only attempt.
-    static func parse(_ line: ArraySlice<UInt8>) -> (FireKey, FireOutcome?)? {
-        var rest = line[...]
-        func expect(_ literal: StaticString) -> Bool {
-            let matched = literal.withUTF8Buffer { lit in rest.starts(with: lit) }
-            if matched { rest = rest.dropFirst(literal.utf8CodeUnitCount) }
-            return matched
-        }
-        func number() -> Int64? {
-            let digits = rest.prefix { $0 >= 0x30 && $0 <= 0x39 }
-            guard !digits.isEmpty, digits.count <= 18 else { return nil }
-            rest = rest.dropFirst(digits.count)
-            return digits.reduce(0) { $0 * 10 + Int64($1 - 0x30) }
-        }
-        guard expect("{\"line\":"), let lineNumber = number(),
-              expect(",\"pb\":"), let postbackID = number(),
-              expect(",\"outcome\":\"") else { return nil }
-        let word = rest.prefix { $0 != UInt8(ascii: "\"") }
-        rest = rest.dropFirst(word.count)
-        guard expect("\""), rest.last == UInt8(ascii: "}") else { return nil }
-        let key = FireKey(line: Int(lineNumber), postbackID: postbackID)
-        if word.elementsEqual("attempt".utf8) { return (key, nil) }
-        guard let outcome = FireOutcome(name: word) else { return nil }
-        return (key, outcome)
     }
 }

@@ -43,7 +43,7 @@ public enum PausedPostbacksFile {
         }
     }
 
-    /// Replaces the file whole (temporary file, fdatasync, rename, directory fsync), entries in
+    /// Replaces the file whole (`DurableFile.replace`), entries in
     /// id order and keys in a fixed order, so a crash leaves the old list or the new one.
     public static func write(_ entries: [Entry], stateDirectory: String) throws(SpoolError) {
         let items = entries.sorted { $0.id < $1.id }.map { e in
@@ -51,19 +51,6 @@ public enum PausedPostbacksFile {
                 + (e.reason.map { ",\"reason\":\(JSONText.quote($0))" } ?? "") + "}"
         }
         let text = "{\"paused\":[" + items.joined(separator: ",") + "]}\n"
-        let dir = System.Dir(fd: try System.openDirectory(stateDirectory), path: stateDirectory)
-        defer { System.close(dir.fd) }
-        let tmpName = ".paused.json." + UniqueName.make()
-        let fd = try System.openAt(dir, tmpName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
-        do {
-            defer { System.close(fd) }
-            try System.writeAll(fd, Array(text.utf8), path: dir.join(tmpName))
-            try System.fdatasync(fd, path: dir.join(tmpName))
-            _ = try System.rename(dir, tmpName, dir, "paused.json")
-        } catch {
-            _ = try? System.unlink(dir, tmpName)
-            throw error
-        }
-        try System.fsync(dir)
+        try DurableFile.replace(path(stateDirectory: stateDirectory), with: Array(text.utf8))
     }
 }

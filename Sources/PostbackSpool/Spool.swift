@@ -22,9 +22,11 @@ import Synchronization
 ///    `nextDue()`. Now and then: `prune()`, and `recover()` if daemons share the spool.
 ///
 /// On disk: `incoming/NAME` → `active/NAME` + `active/NAME.ledger` (JSON Lines, one entry per
-/// outcome, `{"line":L,"pb":P,"outcome":"…",…}`) → removed, or `done/` with a retention.
+/// outcome, `{"line":L,"pb":P,"outcome":"…",…}`: the codec is `LedgerEntry`) → removed, or
+/// `done/` with a retention; tools read them through `ledgers(withSpoolFiles:)`.
 /// `deferred/<due ms>-<unique>.fire` and `failed/<failed ms>-<unique>.json` hold one fire each
-/// (`DeferredFire` as JSON). `bad/NAME` + `bad/NAME.reason` for whole files,
+/// (`DeferredFire` as JSON; tools list them with `storedFires(in:)` and `deadLetters()`).
+/// `bad/NAME` + `bad/NAME.reason` for whole files,
 /// `bad/NAME.rejected` (JSON Lines `{"line":n,"reason":"…","raw":"…"}`, or `raw_base64` for
 /// bytes that are not UTF-8) for single lines.
 public final class Spool: Sendable {

@@ -23,6 +23,22 @@ public struct SpoolTally: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// Counts one final outcome; `newRecord` when it is its record's first. The one rule for
+    /// the live counters (`SpoolCounters`) and for what ledgers on disk say (`LedgerAccounting`).
+    public mutating func count(_ outcome: FireOutcome, newRecord: Bool) {
+        if newRecord { records += 1 }
+        switch outcome {
+        case .noMatch: noMatch += 1
+        case .rejected: rejected += 1
+        case .succeeded, .deferred, .failed:
+            if newRecord { recordsFired += 1 }
+            fires += 1
+            if outcome == .succeeded { succeeded += 1 }
+            else if outcome == .deferred { deferred += 1 }
+            else { failed += 1 }
+        }
+    }
+
     public var isBalanced: Bool {
         records == recordsFired + noMatch + rejected && fires == succeeded + deferred + failed
     }
@@ -48,18 +64,6 @@ public final class SpoolCounters: Sendable {
     public var snapshot: SpoolTally { tally.withLock { $0 } }
 
     func count(_ outcome: FireOutcome, newRecord: Bool) {
-        tally.withLock { t in
-            if newRecord { t.records += 1 }
-            switch outcome {
-            case .noMatch: t.noMatch += 1
-            case .rejected: t.rejected += 1
-            case .succeeded, .deferred, .failed:
-                if newRecord { t.recordsFired += 1 }
-                t.fires += 1
-                if outcome == .succeeded { t.succeeded += 1 }
-                else if outcome == .deferred { t.deferred += 1 }
-                else { t.failed += 1 }
-            }
-        }
+        tally.withLock { $0.count(outcome, newRecord: newRecord) }
     }
 }

@@ -48,7 +48,7 @@ extension Spool {
         try scan(active, into: &status.active) { !UniqueName.isReserved($0) }
         try scan(active, into: &status.activeFires) { $0.hasSuffix(DeferredFire.fileSuffix) }
         try scan(deferred, into: &status.deferred) { $0.hasSuffix(DeferredFire.fileSuffix) }
-        try scan(failed, into: &status.failed) { $0.hasSuffix(".json") }
+        try scan(failed, into: &status.failed) { $0.hasSuffix(DeferredFire.deadLetterSuffix) }
         try scan(bad, into: &status.bad) { !$0.hasSuffix(".reason") && !$0.hasSuffix(".rejected") }
         try scan(done, into: &status.done) { !$0.hasSuffix(ActiveFile.ledgerSuffix) }
         status.deferredDue = try due(now: now).count

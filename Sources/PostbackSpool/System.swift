@@ -28,8 +28,10 @@ enum System {
         try check("open", dir.join(name)) { openat(dir.fd, name, flags | O_CLOEXEC, mode) }
     }
 
-    static func openDirectory(_ path: String) throws(SpoolError) -> Int32 {
-        try check("open", path) { open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+    /// Spool directories must be real ones (`followingLinks` false); the folder of a file an
+    /// operator names (a catalog under /etc) may be reached through a link.
+    static func openDirectory(_ path: String, followingLinks: Bool = false) throws(SpoolError) -> Int32 {
+        try check("open", path) { open(path, O_RDONLY | O_DIRECTORY | (followingLinks ? 0 : O_NOFOLLOW) | O_CLOEXEC) }
     }
 
     static func close(_ fd: Int32) {
@@ -118,6 +120,18 @@ enum System {
         try result.get()
     }
 
+    /// Reads from the descriptor's offset to the end, stopping once past `limit` bytes.
+    static func readAll(_ fd: Int32, path: String, limit: Int) throws(SpoolError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 14)
+        while bytes.count <= limit {
+            let n = try read(fd, into: &chunk, at: 0, path: path)
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return bytes
+    }
+
     static func fdatasync(_ fd: Int32, path: @autoclosure () -> String) throws(SpoolError) {
         _ = try check("fdatasync", path()) { Glibc.fdatasync(fd) }
     }
@@ -141,6 +155,11 @@ enum System {
         } catch where error.errno == ENOENT {
             return false
         }
+    }
+
+    /// A second name for a file in the same directory (a backup that costs no copy).
+    static func link(_ dir: Dir, _ name: String, as newName: String) throws(SpoolError) {
+        _ = try check("link", dir.join(name) + " -> " + dir.join(newName)) { linkat(dir.fd, name, dir.fd, newName, 0) }
     }
 
     /// Returns false when the name was already gone.

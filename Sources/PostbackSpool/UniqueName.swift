@@ -40,7 +40,8 @@ extension Spool {
         return name
     }
 
-    /// tmp → fsync → rename → fsync dir: the one way the spool creates a file others may read.
+    /// tmp → fsync → rename → fsync dir (`DurableFile`'s two steps): the one way the spool
+    /// creates a file others may read.
     func writeDurably(_ bytes: [UInt8], named name: String, into target: System.Dir) throws(SpoolError) {
         let tmpName = try writeTemporary(bytes)
         if try System.statAtIfPresent(target, name) != nil {
@@ -51,26 +52,13 @@ extension Spool {
         #if POSTBACKD_CRASH_POINTS
         CrashPoint.reached(.fsyncRename)
         #endif
-        guard try System.rename(tmp, tmpName, target, name) else {
-            throw SpoolError(code: .system, operation: "rename", path: tmp.join(tmpName), errno: ENOENT,
-                             detail: "our own temporary file vanished; is something cleaning tmp/?")
-        }
-        try System.fsync(target)
+        try DurableFile.install(tmp, tmpName, as: name, in: target)
     }
 
     /// Writes and fdatasyncs a new file in `tmp/`, returning its name.
     func writeTemporary(_ bytes: [UInt8]) throws(SpoolError) -> String {
         let tmpName = UniqueName.make()
-        let fd = try System.openAt(tmp, tmpName, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
-        do {
-            try System.writeAll(fd, bytes, path: tmp.join(tmpName))
-            try System.fdatasync(fd, path: tmp.join(tmpName))
-            System.close(fd)
-        } catch {
-            System.close(fd)
-            _ = try? System.unlink(tmp, tmpName)
-            throw error
-        }
+        try DurableFile.create(tmp, tmpName, bytes)
         return tmpName
     }
 }

@@ -1,5 +1,8 @@
 import Foundation
 import Glibc
+import PostbackSpool
+import Subprocess
+import Synchronization
 
 /// Tells a running postbackd to re-read its catalog after `add`/`edit`/`pause`/`resume`.
 ///
@@ -23,10 +26,8 @@ enum DaemonReload {
         }
     }
 
-    static func pidFile(stateDirectory: String) -> String { stateDirectory + "/postbackd.pid" }
-
     static func reload(stateDirectory: String) -> Outcome {
-        if let pid = runningDaemon(pidFile: pidFile(stateDirectory: stateDirectory)) {
+        if let pid = runningDaemon(stateDirectory: stateDirectory) {
             if kill(pid, SIGHUP) == 0 { return .signalled(pid: pid) }
             return .failed("kill -HUP \(pid): \(String(cString: strerror(errno)))")
         }
@@ -39,26 +40,35 @@ enum DaemonReload {
     /// The pid in the file when that process exists and is postbackd: a stale file after a
     /// crash may name a pid the kernel has since given to something else, which must not get
     /// a SIGHUP (most programs die of it).
-    static func runningDaemon(pidFile: String) -> Int32? {
-        guard let data = FileManager.default.contents(atPath: pidFile),
-              let pid = Int32(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
-              pid > 1, kill(pid, 0) == 0 || errno == EPERM else { return nil }
+    static func runningDaemon(stateDirectory: String) -> Int32? {
+        guard let pid = PidFile.read(stateDirectory: stateDirectory), pid > 1, kill(pid, 0) == 0 || errno == EPERM else { return nil }
         if let comm = FileManager.default.contents(atPath: "/proc/\(pid)/comm") {
             return String(decoding: comm, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "postbackd" ? pid : nil
         }
         return pid
     }
 
-    /// Runs a system command quietly and returns its exit status (127 when it cannot start).
+    /// Runs a system command quietly (swift-subprocess; the name found on PATH) and returns
+    /// its exit status: 127 when it cannot start, 128 + N when signal N ended it, as a shell says.
+    ///
+    /// The editing commands around this are synchronous; the one wait for a child process is
+    /// bridged here, on a thread of its own, rather than making every caller async.
     private static func run(_ arguments: [String]) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { return 127 }
-        process.waitUntilExit()
-        return process.terminationStatus
+        let status = Mutex<Int32>(127)
+        let finished = DispatchSemaphore(value: 0)
+        Task.detached {
+            defer { finished.signal() }
+            guard let result = try? await Subprocess.run(
+                .name(arguments[0]), arguments: Arguments(Array(arguments.dropFirst())),
+                input: .none, output: .discarded, error: .discarded) else { return }
+            status.withLock {
+                switch result.terminationStatus {
+                case .exited(let code): $0 = code
+                case .signaled(let signal): $0 = 128 + signal
+                }
+            }
+        }
+        finished.wait()
+        return status.withLock { $0 }
     }
 }

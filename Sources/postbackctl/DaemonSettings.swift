@@ -3,29 +3,19 @@ import Foundation
 import PostbackCore
 import PostbackSpool
 
-/// The daemon's settings, found the way `postbackd run` finds them, so an operator's
-/// `postbackctl spool` looks at the spool the running daemon uses without repeating its paths.
-///
-/// The same steps as `RunCommand.resolveSettings` in Sources/postbackd: the file from
-/// `Settings.configPath` (the lookup order lives there, once), then `Settings.resolve` for
-/// POSTBACKD_<KEY> and flags; only the reading and the error output are each executable's own.
+/// The daemon's settings, found the way `postbackd run` finds them (`Settings.load`, the one
+/// loader of both executables); only the error output is postbackctl's own.
 enum DaemonSettings {
-    /// Resolves settings; every problem goes to stderr as `config: <source>: <key>: <what>`, exit 1.
+    /// Resolves settings; every problem goes to stderr as `config: <source>: <key>: <what>`
+    /// (an unreadable file as `config <path>: cannot read ...`), exit 1.
     static func resolve(config: String?, flags: [(key: String, value: String)] = []) throws(ExitCode) -> Settings {
-        let environment = ProcessInfo.processInfo.environment
-        var file: (name: String, text: String)?
-        if let path = Settings.configPath(flag: config, environment: environment, exists: FileManager.default.fileExists) {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                Output.error("config \(path): cannot read (missing or not readable)")
-                throw ExitCode.failure
-            }
-            file = (path, String(decoding: data, as: UTF8.self))
-        }
-        switch Settings.resolve(file: file, environment: environment, flags: flags) {
+        switch Settings.load(config: config, flags: flags) {
         case .success(let settings):
             return settings
         case .failure(let problems):
-            for problem in problems.all { Output.error("config: \(problem)") }
+            for problem in problems.all {
+                Output.error(problem.key == "config" && problem.source.hasPrefix("config ") ? "\(problem.source): \(problem.message)" : "config: \(problem)")
+            }
             throw ExitCode.failure
         }
     }

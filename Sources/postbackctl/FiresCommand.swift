@@ -11,7 +11,7 @@ import PostbackSpool
 /// outcome. They overlap: one attempt is often in a ledger, a dead letter's history and the
 /// journal. Attempts are merged on (postback, URL as sent, status, latency in µs), which no two
 /// real attempts share, and each line says where it was seen.
-struct FiresCommand: ParsableCommand {
+struct FiresCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fires",
         abstract: "Every fire and attempt known for one transaction.",
@@ -79,7 +79,7 @@ struct FiresCommand: ParsableCommand {
         var fire: DeferredFire
     }
 
-    func run() throws {
+    func run() async throws {
         let settings = try location.settings()
         let spool = try location.open(settings)
         var sightings: [Sighting] = []
@@ -104,13 +104,21 @@ struct FiresCommand: ParsableCommand {
         }
 
         // Ledgers: the first attempt of every fire of a spool file still in active/ or kept in done/.
-        let ledgers = LedgerFile.all(in: spool, withRecords: true)
-        for file in ledgers {
-            for entry in file.entries where entry.pb != 0 && file.transactions[entry.line] == transaction {
+        for file in (try? spool.ledgers(withSpoolFiles: true)) ?? [] {
+            // Line number → transaction id, for the lines of the spool file that are records.
+            var transactions: [Int: String] = [:]
+            if let contents = file.spoolFile {
+                RecordParser.parseLines(contents) { line, result in
+                    if case .success(let record) = result { transactions[line] = record.transactionID }
+                }
+            }
+            for entry in file.entries where entry.postbackID != 0 && transactions[entry.line] == transaction {
+                let a = entry.attempt
                 add(Sighting(
-                    postbackID: entry.pb, attempt: entry.isFinal && entry.t != nil ? 1 : nil, time: entry.t,
-                    outcome: entry.outcome, url: entry.url ?? "", status: entry.status ?? 0,
-                    error: entry.error ?? entry.reason ?? "", latency: entry.latencyUs, answer: entry.answer ?? "",
+                    postbackID: entry.postbackID, attempt: entry.isFinal && a != nil ? 1 : nil, time: a?.time,
+                    outcome: entry.outcomeName, url: a?.url ?? "", status: a?.httpStatus ?? 0,
+                    error: a.flatMap { $0.error.isEmpty ? nil : $0.error } ?? entry.reason ?? "", latency: a?.latencyMicros,
+                    answer: a.map { String(decoding: $0.answerPrefix, as: UTF8.self) } ?? "",
                     seenIn: ["\(file.queue.rawValue)/\(file.name):\(entry.line)"]))
             }
         }
@@ -118,13 +126,10 @@ struct FiresCommand: ParsableCommand {
         // Deferred fires and dead letters carry their recent attempts.
         var waiting: [Waiting] = []
         var dead: [Waiting] = []
-        for (queue, suffix) in [(Spool.Queue.deferred, ".fire"), (.failed, ".json")] {
-            let dir = spool.path(of: queue)
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted()
-            for name in names where name.hasSuffix(suffix) && !name.hasPrefix(".") {
-                guard let data = FileManager.default.contents(atPath: dir + "/" + name),
-                      let fire = try? JSONDecoder().decode(DeferredFire.self, from: data),
-                      DeadLettersCommand.transaction(of: fire) == transaction else { continue }
+        for queue in [Spool.Queue.deferred, .failed] {
+            for stored in (try? spool.storedFires(in: queue)) ?? [] {
+                let (name, fire) = (stored.id, stored.fire)
+                guard DeadLettersCommand.transaction(of: fire) == transaction else { continue }
                 if queue == .deferred { waiting.append(Waiting(id: name, fire: fire)) } else { dead.append(Waiting(id: name, fire: fire)) }
                 // Numbers are certain only when the history is whole and no requeue reset the count.
                 let numbered = fire.attempts == fire.history.count
@@ -143,7 +148,7 @@ struct FiresCommand: ParsableCommand {
         if noJournal {
             notes.append("journal not searched (--no-journal)")
         } else {
-            switch Journal.entries(transaction: transaction) {
+            switch await Journal.entries(transaction: transaction) {
             case .success(let entries):
                 for e in entries { add(e) }
             case .failure(let reason):

@@ -1,51 +1,42 @@
 import Foundation
-import Synchronization
+import Subprocess
 
 /// The daemon's journal entries for one transaction, read through `journalctl -o json`.
 ///
 /// journalctl rather than sd-journal: it knows every journal location and namespace, honours the
 /// caller's permissions the same way an operator's own `journalctl` does, and keeps postbackctl
-/// free of a libsystemd reader for one optional look-up.
+/// free of a libsystemd reader for one optional look-up. swift-subprocess runs it: PATH lookup,
+/// both pipes drained concurrently, and a bound on what is read.
 enum Journal {
-    static func entries(transaction: String) -> Result<[FiresCommand.Sighting], Failure> {
-        let paths = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map(String.init)
-        guard let journalctl = (paths + ["/usr/bin", "/bin"]).map({ $0 + "/journalctl" })
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            return .failure(Failure("journalctl not found"))
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: journalctl)
-        process.arguments = ["-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=postbackd", "TRANSACTION_ID=\(transaction)"]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+    /// One transaction's entries are a few KiB; more than this is refused, not held.
+    static let outputLimit = 64 << 20
+
+    static func entries(transaction: String) async -> Result<[FiresCommand.Sighting], Failure> {
+        let result: ExecutionResult<Void, BytesOutput, StringOutput<UTF8>>
         do {
-            try process.run()
+            result = try await Subprocess.run(
+                .name("journalctl"),
+                arguments: ["-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=postbackd", "TRANSACTION_ID=\(transaction)"],
+                input: .none, output: .bytes(limit: outputLimit), error: .string(limit: 1 << 20))
+        } catch let error as SubprocessError where error.code == .executableNotFound {
+            return .failure(Failure("journalctl not found"))
         } catch {
-            return .failure(Failure("cannot run \(journalctl): \(error)"))
+            return .failure(Failure("cannot run journalctl: \(error)"))
         }
-        // Read stderr on the side so a chatty journalctl cannot block on a full pipe.
-        let errorText = Mutex(Data())
-        let reading = DispatchGroup()
-        DispatchQueue.global().async(group: reading) {
-            let bytes = err.fileHandleForReading.readDataToEndOfFile()
-            errorText.withLock { $0 = bytes }
+        guard result.terminationStatus.isSuccess else {
+            let first = result.standardError.split(separator: "\n").first.map(String.init) ?? ""
+            let how = switch result.terminationStatus {
+            case .exited(let code): "exited \(code)"
+            case .signaled(let signal): "killed by signal \(signal)"
+            }
+            return .failure(Failure("journalctl \(how)" + (first.isEmpty ? "" : ": \(first)")))
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        reading.wait()
-        guard process.terminationStatus == 0 else {
-            let first = String(decoding: errorText.withLock { $0 }, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
-            return .failure(Failure("journalctl exited \(process.terminationStatus)" + (first.isEmpty ? "" : ": \(first)")))
-        }
-        var result: [FiresCommand.Sighting] = []
-        for line in data.split(separator: UInt8(ascii: "\n")) {
+        var entries: [FiresCommand.Sighting] = []
+        for line in result.standardOutput.split(separator: UInt8(ascii: "\n")) {
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line))) as? [String: Any] else { continue }
-            if let s = sighting(object) { result.append(s) }
+            if let s = sighting(object) { entries.append(s) }
         }
-        return .success(result)
+        return .success(entries)
     }
 
     /// One entry as an attempt; nil for entries that are not a fire's outcome.

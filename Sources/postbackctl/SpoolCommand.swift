@@ -38,7 +38,7 @@ struct SpoolCommand: ParsableCommand {
             Output.error("spool: \(error)")
             throw ExitCode.failure
         }
-        let accounting = LedgerAccounting(LedgerFile.all(in: spool, withRecords: false))
+        let accounting = LedgerAccounting((try? spool.ledgers(withSpoolFiles: false)) ?? [])
         if json {
             Output.line(Self.json(status, accounting, root: spool.root))
         } else {

@@ -4,6 +4,7 @@ import Logging
 import PostbackCore
 import PostbackDaemon
 import PostbackMetrics
+import PostbackSpool
 import PostbackSystemd
 import ServiceLifecycle
 
@@ -106,17 +107,9 @@ struct RunCommand: AsyncParsableCommand {
         try await group.run()
     }
 
-    /// File, then environment, then flags; every problem found, each naming its key and
-    /// where it came from (a config file that cannot be read is one of them).
+    /// File, then environment, then flags (`Settings.load`, shared with postbackctl); every
+    /// problem found, each naming its key and where it came from.
     func readSettings() -> Result<Settings, Settings.Problems> {
-        let environment = ProcessInfo.processInfo.environment
-        var file: (name: String, text: String)?
-        if let path = Settings.configPath(flag: config, environment: environment, exists: FileManager.default.fileExists) {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                return .failure(.init(all: [.init(source: "config \(path)", key: "config", message: "cannot read (missing or not readable)")]))
-            }
-            file = (path, String(decoding: data, as: UTF8.self))
-        }
         var flags: [(key: String, value: String)] = []
         if let spool { flags.append(("spool", spool)) }
         if let catalog { flags.append(("catalog", catalog)) }
@@ -124,6 +117,6 @@ struct RunCommand: AsyncParsableCommand {
         if let perHost { flags.append(("per_host", String(perHost))) }
         if let caFile { flags.append(("ca_file", caFile)) }
         for cidr in allowAddress { flags.append(("allow_address", cidr)) }
-        return Settings.resolve(file: file, environment: environment, flags: flags)
+        return Settings.load(config: config, flags: flags)
     }
 }

@@ -60,15 +60,14 @@ struct MetricNamesTests {
         }
     }
 
-    @Test func expositionSortsFamiliesAddsHelpAndKeepsBucketOrder() {
-        let families = [
-            MetricFamily(name: "b_total", kind: .counter, labels: ["outcome"], help: "B things,\nwith a \\ backslash."),
-            MetricFamily(name: "a_seconds", kind: .histogram, labels: [], help: "A latency."),
-        ]
+    /// The registry writes `# HELP` itself (HelpTextFactory); Exposition only orders.
+    @Test func expositionSortsFamiliesKeepsHelpAndBucketOrder() {
         let registry = """
+            # HELP b_total B things,\\nwith a \\\\ backslash.
             # TYPE b_total counter
             b_total{outcome="y"} 2
             b_total{outcome="x"} 1
+            # HELP a_seconds A latency.
             # TYPE a_seconds histogram
             a_seconds_bucket{le="0.01"} 1
             a_seconds_bucket{le="0.0025"} 0
@@ -80,7 +79,7 @@ struct MetricNamesTests {
             c 7
 
             """
-        #expect(Exposition.render(registry, families: families) == """
+        #expect(Exposition.render(registry) == """
             # HELP a_seconds A latency.
             # TYPE a_seconds histogram
             a_seconds_bucket{le="0.0025"} 0
@@ -97,5 +96,16 @@ struct MetricNamesTests {
             c 7
 
             """)
+    }
+
+    /// Every family made through the exporter's factory carries its help from MetricFamily,
+    /// written by the registry.
+    @Test func theRegistryWritesEachFamilysHelp() {
+        let exporter = MetricsExporter.standalone()
+        _ = PostbackdMetrics(factory: exporter.factory)
+        let page = exporter.scrape()
+        for family in MetricFamily.all where family.name != MetricFamily.breakerOpen.name {
+            #expect(page.contains("# HELP \(family.name) \(family.help)\n# TYPE \(family.name) "), "\(family.name)")
+        }
     }
 }
