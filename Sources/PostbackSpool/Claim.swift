@@ -156,7 +156,7 @@ extension Spool {
         // descriptor of their own (FileBytes), so memory is bounded by a line, not a file.
         let source: FileBytes
         if Int(st.st_size) <= LineReader.chunkBytes {
-            let bytes = try System.readAll(fd, path: path, limit: LineReader.chunkBytes)
+            let bytes = try System.readAll(fd, path: path, limit: LineReader.chunkBytes, expected: Int(st.st_size))
             if bytes.count > LineReader.chunkBytes {
                 // Still growing (an ingest bug that wrote in place): refuse it whole.
                 outcome = try quarantineUnopened(name, from: active, reason: "changed while claimed: grew past \(st.st_size) bytes")

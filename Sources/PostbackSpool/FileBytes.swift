@@ -49,6 +49,6 @@ struct FileBytes: Sendable {
     }
 
     func lines(maxLineBytes: Int) -> LineReader {
-        LineReader(maxLineBytes: maxLineBytes) { (buffer, offset) throws(SpoolError) -> Int in try read(into: buffer, at: offset) }
+        LineReader(maxLineBytes: maxLineBytes, knownSize: held?.count) { (buffer, offset) throws(SpoolError) -> Int in try read(into: buffer, at: offset) }
     }
 }

@@ -38,8 +38,11 @@ struct LineReader {
     var chunk = LineReader.chunkBytes
     let read: Read
 
-    init(maxLineBytes: Int, chunk: Int = LineReader.chunkBytes, read: @escaping Read) {
-        (self.maxLineBytes, self.chunk, self.read) = (maxLineBytes, chunk, read)
+    /// The file's size when known (a file held in memory): the first buffer is no larger.
+    let knownSize: Int?
+
+    init(maxLineBytes: Int, chunk: Int = LineReader.chunkBytes, knownSize: Int? = nil, read: @escaping Read) {
+        (self.maxLineBytes, self.chunk, self.knownSize, self.read) = (maxLineBytes, chunk, knownSize, read)
     }
 
     /// 3 when the file starts with a UTF-8 byte-order mark (not part of its first line), else 0.
@@ -58,7 +61,11 @@ struct LineReader {
 
     /// Calls `body` for each non-blank line, in order, until it returns false.
     func forEach(_ body: (SpoolLine) -> Bool) throws(SpoolError) {
-        var buffer = [UInt8](repeating: 0, count: min(chunk, maxLineBytes + 2))
+        // Sized to the file when it is known to be smaller than a chunk: a 256 KiB buffer
+        // zeroed (and page-faulted in) for a one-record file cost more than the rest of
+        // reading it, and most files of a low-latency ingest hold one record or a few.
+        // (+ 1: room for the read that finds the end.)
+        var buffer = [UInt8](repeating: 0, count: min(chunk, maxLineBytes + 2, (knownSize ?? .max - 1) + 1))
         // A partial line past this is too long whatever its ending (a CR may come before the
         // LF); by then at least `heldPrefix` bytes of it are held, to keep.
         let skipAt = max(maxLineBytes + 1, Self.heldPrefix)

@@ -121,9 +121,11 @@ enum System {
     }
 
     /// Reads from the descriptor's offset to the end, stopping once past `limit` bytes.
-    static func readAll(_ fd: Int32, path: String, limit: Int) throws(SpoolError) -> [UInt8] {
+    /// Reads until the end, or past `limit` bytes (the caller then knows it grew).
+    /// `expected`: the size fstat gave, so a small file costs a small buffer.
+    static func readAll(_ fd: Int32, path: String, limit: Int, expected: Int? = nil) throws(SpoolError) -> [UInt8] {
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 14)
+        var chunk = [UInt8](repeating: 0, count: min(1 << 14, max(64, (expected ?? .max - 1) + 1)))
         while bytes.count <= limit {
             let n = try read(fd, into: &chunk, at: 0, path: path)
             if n == 0 { break }
