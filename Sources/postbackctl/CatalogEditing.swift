@@ -163,7 +163,7 @@ enum CatalogEditing {
             throw ExitCode.failure
         }
         // Written from what was validated, so defaults (status, delivery, author) are spelled out.
-        let bytes = Array(("{\"postbacks\": [\n" + catalog.postbacks.map(\.catalogJSON).joined(separator: ",\n") + "\n]}\n").utf8)
+        let bytes = Array(("{\"postbacks\": [\n" + catalog.postbacks.map { $0.catalogJSON(revealingSecret: true) }.joined(separator: ",\n") + "\n]}\n").utf8)
         do {
             try AtomicFile.replace(path, with: bytes, backup: true)
         } catch {
