@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // HMAC-SHA256 for Standard Webhooks signatures and SHA-256 for fire ids (PostbackFiring).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, reached through pkg-config.
@@ -39,10 +41,13 @@ let package = Package(
         .target(name: "PostbackCore"),
         // The spool's durable file protocol: claim by rename, ledgers, deferred, dead letters.
         .target(name: "PostbackSpool", dependencies: ["PostbackCore"], swiftSettings: crashPoints),
-        // The libcurl multi driver, address rules at connect time, outcome classification.
+        // The libcurl multi driver, address rules at connect time, outcome classification, and
+        // building a postback's request (body, headers, Standard Webhooks signature). The
+        // signature lives here, not in PostbackCore, because the fuzz targets compile
+        // PostbackCore's sources alone with swiftc (Tests/Fuzz/run.sh), without packages.
         .target(
             name: "PostbackFiring",
-            dependencies: ["CCurl", "CCurlShim", "PostbackCore"]),
+            dependencies: ["CCurl", "CCurlShim", "PostbackCore", .product(name: "Crypto", package: "swift-crypto")]),
         // sd_notify and the journald log handler.
         .target(
             name: "PostbackSystemd",
