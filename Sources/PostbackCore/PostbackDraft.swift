@@ -114,6 +114,13 @@ struct PostbackDraft {
         return nil
     }
 
+    /// A POST may carry the partner's click ID in its body or a header instead of the URL.
+    var clickIDInBodyOrHeaders: Bool {
+        guard method == .post else { return false }
+        let texts = [body ?? ""] + (headers ?? []).map(\.value)
+        return texts.contains { MacroText.references(in: Array($0.utf8)).contains { $0.macro?.isClickID == true } }
+    }
+
     /// Applies every catalog rule; returns the postback or all that is wrong with it.
     func build() -> Result<Postback, CatalogError> {
         var problems = readProblems.map { CatalogProblem(subject: subject, field: $0.field, message: $0.message) }
@@ -150,7 +157,7 @@ struct PostbackDraft {
         var template: URLTemplate?
         if let url {
             do {
-                template = try URLTemplate.compile(url)
+                template = try URLTemplate.compile(url, requireClickID: !clickIDInBodyOrHeaders)
             } catch {
                 for p in error.all { problem("url", p.message) }
             }

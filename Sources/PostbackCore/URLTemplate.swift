@@ -29,7 +29,8 @@ public struct URLTemplate: Sendable, Equatable {
     }
 
     /// Compiles a template, reporting every problem found rather than only the first.
-    public static func compile(_ source: String) throws(Problems) -> URLTemplate {
+    /// `requireClickID`: false when the click ID travels elsewhere (a POST's body or headers).
+    public static func compile(_ source: String, requireClickID: Bool = true) throws(Problems) -> URLTemplate {
         var problems: [Problem] = []
         let bytes = Array(source.utf8)
         var literal: [UInt8] = []
@@ -101,7 +102,7 @@ public struct URLTemplate: Sendable, Equatable {
         literal.append(contentsOf: bytes[runStart...])
         segments.append(Segment(literal: start..<literal.count, macro: nil))
 
-        if !macros.contains(where: \.isClickID), !problems.contains(where: { $0.message.hasPrefix("unknown macro") }) {
+        if requireClickID, !macros.contains(where: \.isClickID), !problems.contains(where: { $0.message.hasPrefix("unknown macro") }) {
             problems.append(Problem(message: "no click-ID macro; add one of {sub1}..{sub10} or {transaction_id} so the partner can attribute the fire"))
         }
         if !problems.isEmpty { throw Problems(all: problems) }

@@ -54,6 +54,13 @@ struct DeliveryBeyondGetCLITests {
         #expect(badHeader.stderr == "postback 2: headers: header name \"X-{sub1}\": macros are allowed in values only\n")
     }
 
+    @Test func thePOSTExampleCatalogIsValid() throws {
+        let path = ProcessRunner.repositoryRoot.appendingPathComponent("config/catalog-post.json").path
+        let r = try ProcessRunner.run("postbackctl", ["validate", path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == "\(path): OK, 2 postbacks (2 active, 0 inactive; 2 server-to-server, 0 pixel)\n")
+    }
+
     @Test func testFirePrintsMethodHeadersAndBodyWithTheSignatureMasked() async throws {
         let sink = try await TestServer()
         defer { Task { await sink.stop() } }

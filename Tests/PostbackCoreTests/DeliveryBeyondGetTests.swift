@@ -69,6 +69,17 @@ struct DeliveryBeyondGetTests {
         #expect(Fixtures.problems([Self.entry(1, c.extra)]) == c.problems)
     }
 
+    @Test func aPostMayCarryItsClickIDInTheBodyOrAHeaderOnly() throws {
+        let url = "https://p.example/pb"
+        let inBody = String(Fixtures.entry(1, url: url).dropLast()) + #", "method": "POST", "body": "{\"c\": \"{sub8}\"}"}"#
+        let inHeader = String(Fixtures.entry(2, url: url).dropLast()) + #", "method": "POST", "headers": {"X-Click": "{transaction_id}"}}"#
+        #expect(Fixtures.problems([inBody, inHeader]) == [])
+        let nowhere = String(Fixtures.entry(3, url: url).dropLast()) + #", "method": "POST", "body": "{\"p\": {payout_amount}}"}"#
+        let getWithHeader = String(Fixtures.entry(4, url: url).dropLast()) + #", "headers": {"X-Click": "{sub1}"}}"#
+        let message = "url: no click-ID macro; add one of {sub1}..{sub10} or {transaction_id} so the partner can attribute the fire"
+        #expect(Fixtures.problems([nowhere, getWithHeader]) == ["postback 3: " + message, "postback 4: " + message])
+    }
+
     @Test func anEntryWithoutTheNewFieldsIsAGet() throws {
         let p = try #require(try Fixtures.catalog([Fixtures.entry(1)])[id: 1])
         #expect(p.method == .get && p.body == nil && p.headers.isEmpty && p.signingSecret == nil && p.delayMillis == 0)
