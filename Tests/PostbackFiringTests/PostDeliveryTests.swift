@@ -136,6 +136,25 @@ struct PostDeliveryTests {
         await refused.stop()
     }
 
+    @Test func aPostRedirectedToARefusedAddressIsRefusedAndNeverContacted() async throws {
+        let server = try await TestServer()
+        let refused = try await TestServer(host: "127.0.0.2")
+        let target = "http://127.0.0.2:\(refused.port)/status/204"
+        let postback = try Self.postback(#""method": "POST", "body": "{\"c\": \"{sub1}\"}""#,
+                                         url: "\(server.base)/redirect?to=\(target.percentEncoded)&c={sub1}")
+        var url: [UInt8] = []
+        let request = try FireRequest.build(postback, record: Self.record(), context: .init(postbackID: 17, arrivalTime: 0, random: 0),
+                                            now: 0, url: &url).get()
+        let engine = FiringEngine(configuration: testConfiguration())
+        let result = await engine.fire(request)
+        engine.shutdown()
+        #expect(result.verdict == FireVerdict(.permanent, "refused: 127.0.0.2 is loopback"))
+        #expect(server.stats.received.map(\.method) == ["POST"])
+        #expect(refused.stats.accepted == 0)
+        await server.stop()
+        await refused.stop()
+    }
+
     @Test func aGetAfterAPostOnTheSameHandleIsAPlainGet() async throws {
         let server = try await TestServer()
         let post = try Self.postback(#""method": "POST", "headers": {"X-A": "1"}, "body": "{\"c\": \"{sub1}\"}""#,
