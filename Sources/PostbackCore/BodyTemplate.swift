@@ -38,12 +38,24 @@ public struct BodyTemplate: Sendable, Equatable {
         // Where JSON strings are: a quote not escaped by a backslash opens or closes one.
         // Macro text holds no quote or backslash, so scanning the template as written is exact.
         var inString = false
-        var escaped = false
+        // Bytes still belonging to an escape: 1 after a backslash, 4 after `\u`. A macro there
+        // would complete the escape with record data (`\u{postback_id}` is `\u1...` for one id
+        // and invalid for another), so it is refused (found by the body fuzz target).
+        var escapeLeft = 0
+        var afterBackslash = false
         var scanned = 0
         func scan(upTo end: Int) {
             while scanned < end {
                 let b = bytes[scanned]
-                if escaped { escaped = false } else if inString && b == UInt8(ascii: "\\") { escaped = true } else if b == UInt8(ascii: "\"") { inString.toggle() }
+                if escapeLeft > 0 {
+                    if afterBackslash && b == UInt8(ascii: "u") { escapeLeft = 4 } else { escapeLeft -= 1 }
+                    afterBackslash = false
+                } else if inString && b == UInt8(ascii: "\\") {
+                    escapeLeft = 1
+                    afterBackslash = true
+                } else if b == UInt8(ascii: "\"") {
+                    inString.toggle()
+                }
                 scanned += 1
             }
         }
@@ -58,7 +70,12 @@ public struct BodyTemplate: Sendable, Equatable {
                 encoding = .form
             case .json:
                 scan(upTo: reference.range.lowerBound)
-                if inString {
+                if inString && escapeLeft > 0 {
+                    problems.append("macro {\(macro.rawValue)} stands inside a JSON escape sequence (after a backslash)")
+                    encoding = .jsonString
+                    escapeLeft = 0
+                    afterBackslash = false
+                } else if inString {
                     encoding = .jsonString
                 } else if macro.isNumeric {
                     encoding = .jsonBare

@@ -51,11 +51,12 @@ enum FuzzEntries {
             for p in catalog.postbacks where catalog[id: p.id]?.id != p.id {
                 violations.append("postback \(p.id) not found by id")
             }
-            // What the CLI writes back (catalogJSON) must load to the same postbacks.
-            let rewritten = "{\"postbacks\":[" + catalog.postbacks.map(\.catalogJSON).joined(separator: ",") + "]}"
+            // What the CLI writes back (catalogJSON, the secret kept) must load to the same postbacks.
+            let file = { (p: Postback) in p.catalogJSON(revealingSecret: true) }
+            let rewritten = "{\"postbacks\":[" + catalog.postbacks.map(file).joined(separator: ",") + "]}"
             switch Catalog.load(Array(rewritten.utf8)) {
             case .success(let again):
-                if again.postbacks.map(\.catalogJSON) != catalog.postbacks.map(\.catalogJSON) {
+                if again.postbacks.map(file) != catalog.postbacks.map(file) {
                     violations.append("catalog changed when written back and reloaded")
                 }
             case .failure(let error):
