@@ -79,6 +79,9 @@ public struct BodyTemplate: Sendable, Equatable {
                     encoding = .jsonString
                 } else if macro.isNumeric {
                     encoding = .jsonBare
+                    if !Self.standsAlone(reference.range, in: bytes) {
+                        problems.append("numeric macro {\(macro.rawValue)} outside quotes must stand alone as a JSON value (after '[', ',' or ':' and before ',', ']' or '}')")
+                    }
                 } else {
                     problems.append("macro {\(macro.rawValue)} stands outside a JSON string; put it in quotes (only numeric macros may stand bare)")
                     encoding = .jsonString
@@ -100,6 +103,20 @@ public struct BodyTemplate: Sendable, Equatable {
         }
         if !problems.isEmpty { throw URLTemplate.Problems(all: problems.map { URLTemplate.Problem(message: $0) }) }
         return template
+    }
+
+    /// A bare number must be a whole JSON value: `2{postback_id}` would be `21` for one id and
+    /// invalid for a negative one, so only a separator (or the body's start or end) may sit
+    /// next to it, blanks aside (found by the body fuzz target).
+    static func standsAlone(_ range: Range<Int>, in bytes: [UInt8]) -> Bool {
+        func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+        var before = range.lowerBound - 1
+        while before >= 0, blank(bytes[before]) { before -= 1 }
+        var after = range.upperBound
+        while after < bytes.count, blank(bytes[after]) { after += 1 }
+        let okBefore = before < 0 || [UInt8(ascii: "["), UInt8(ascii: ","), UInt8(ascii: ":")].contains(bytes[before])
+        let okAfter = after >= bytes.count || [UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}")].contains(bytes[after])
+        return okBefore && okAfter
     }
 
     /// Appends the body for this fire to `out`.

@@ -52,6 +52,8 @@ struct DeliveryBeyondGetTests {
              problems: ["postback 1: body: macro {sub1} stands outside a JSON string; put it in quotes (only numeric macros may stand bare)"]),
         Case(name: "a macro inside a JSON escape (found by the body fuzz target)", extra: #""method": "POST", "body": "{\"c\": \"\\u{postback_id}\"}""#,
              problems: ["postback 1: body: macro {postback_id} stands inside a JSON escape sequence (after a backslash)"]),
+        Case(name: "a bare number glued to a digit (found by the body fuzz target)", extra: #""method": "POST", "body": "[2{postback_id}]""#,
+             problems: ["postback 1: body: numeric macro {postback_id} outside quotes must stand alone as a JSON value (after '[', ',' or ':' and before ',', ']' or '}')"]),
         Case(name: "an unknown macro in a body", extra: #""method": "POST", "body": "{\"c\": \"{sbu1}\"}""#,
              problems: ["postback 1: body: unknown macro {sbu1} (did you mean {sub1}?)"]),
         Case(name: "delay_ms over the bound", extra: #""delay_ms": 300001"#,
