@@ -102,6 +102,18 @@ struct PostDeliveryTests {
         await server.stop()
     }
 
+    @Test func aPostWithoutABodySendsNoContentTypeAndSignsTheEmptyBody() async throws {
+        let server = try await TestServer()
+        let postback = try Self.postback("\"method\": \"POST\", \"signing_secret\": \"\(Self.secret)\"",
+                                         url: "\(server.base)/status/204?c={sub1}")
+        let (result, got, _) = try await Self.fire(postback, Self.record(), server: server, fireID: "fire_empty", now: 1_700_000_001)
+        #expect(result.verdict.kind == .success)
+        #expect(got.method == "POST" && got.body.isEmpty && got.header("Content-Length") == "0")
+        #expect(got.header("Content-Type") == nil, "curl's default form content type is not sent for an empty body")
+        #expect(got.header("webhook-signature") == "v1," + (try Self.openSSLHMAC(key: Self.key, data: Array("fire_empty.1700000001.".utf8))))
+        await server.stop()
+    }
+
     @Test func headerValueWithCRLFIsNeverSent() async throws {
         let server = try await TestServer()
         let postback = try Self.postback(#""headers": {"X-Click": "{sub1}"}"#, url: "\(server.base)/status/204?c={sub1}")
