@@ -178,7 +178,7 @@ final class EasyHandle {
     /// of the fixed ones. "Expect:" turns off curl's `Expect: 100-continue` for bodies over
     /// 1 KiB, which would cost a POST a round trip or a 1 s wait on partners that ignore it.
     /// The address rules are not touched: they act when curl opens the socket, whatever the
-    /// method (SafetyTests).
+    /// method (PostDeliveryTests, and the POST rows of HostileURLTests).
     private func setMethodAndHeaders(_ request: FireRequest) {
         if let fireHeaders {
             check(pbd_easy_setopt_ptr(curl, CURLOPT_HTTPHEADER, headers))
