@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // HMAC-SHA256 for Standard Webhooks signatures and SHA-256 for fire ids (PostbackFiring).
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // C libraries from Debian, reached through pkg-config.
@@ -42,13 +44,17 @@ let package = Package(
         .target(name: "PostbackCore"),
         // The spool's durable file protocol: claim by rename, ledgers, deferred, dead letters.
         .target(name: "PostbackSpool", dependencies: ["PostbackCore"], swiftSettings: crashPoints),
-        // The libcurl multi driver, address rules at connect time, outcome classification.
+        // The libcurl multi driver, address rules at connect time, outcome classification, and
+        // building a postback's request (body, headers, Standard Webhooks signature). The
+        // signature lives here, not in PostbackCore, because the fuzz targets compile
+        // PostbackCore's sources alone with swiftc (Tests/Fuzz/run.sh), without packages.
         .target(
             name: "PostbackFiring",
             dependencies: [
                 "CCurl", "CCurlShim", "PostbackCore",
                 // Deque: the waiting fires of the admission and the driver, popped from the front.
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
         // sd_notify and the journald log handler.
         .target(

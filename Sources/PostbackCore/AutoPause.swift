@@ -40,6 +40,20 @@ public struct AutoPause: Sendable {
         return false
     }
 
+    /// A fire of `postbackID` failed permanently at `nowMillis` with `status` (nil when no
+    /// answer came): why the daemon should pause the postback now, or nil. An answer of
+    /// `410 Gone` pauses it at once: the partner says the endpoint is gone for good, and the
+    /// Standard Webhooks spec asks senders to stop then ("Disabling endpoints"); otherwise
+    /// `threshold` failures in a row do, as `failedPermanently`.
+    public mutating func pauseReason(_ postbackID: Int64, nowMillis: Int64, status: Int?, verdict: String) -> String? {
+        if status == 410 {
+            runs[postbackID] = nil
+            return "the partner answered HTTP 410 Gone"
+        }
+        guard failedPermanently(postbackID, nowMillis: nowMillis) else { return nil }
+        return "\(threshold) permanent failures in a row, the last: \(verdict)"
+    }
+
     /// Failures counted so far in the current run (for status and tests).
     public func failures(of postbackID: Int64) -> Int { runs[postbackID]?.count ?? 0 }
 }

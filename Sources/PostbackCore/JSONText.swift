@@ -21,8 +21,12 @@ public enum JSONText {
 }
 
 extension Postback {
-    /// The postback as a catalog entry, with the catalog's field names in the catalog's order.
-    public var catalogJSON: String {
+    /// The postback as a catalog entry, with the catalog's field names in the catalog's order;
+    /// a signing secret shows as `(masked)`, so listings never print it.
+    public var catalogJSON: String { catalogJSON(revealingSecret: false) }
+
+    /// `revealingSecret`: only for writing the catalog file itself back.
+    public func catalogJSON(revealingSecret: Bool) -> String {
         var fields: [String] = [
             "\"id\":\(id)", "\"status\":\(JSONText.quote(status.rawValue))",
             "\"description\":\(JSONText.quote(description))", "\"type\":\(JSONText.quote(type.rawValue))",
@@ -34,6 +38,19 @@ extension Postback {
         fields.append("\"delivery\":\(JSONText.quote(delivery.rawValue))")
         fields.append("\"url\":\(JSONText.quote(url))")
         fields.append("\"author\":\(JSONText.quote(author.rawValue))")
+        if method != .get { fields.append("\"method\":\(JSONText.quote(method.rawValue))") }
+        if let body {
+            fields.append("\"body\":\(JSONText.quote(body.source))")
+            fields.append("\"content_type\":\(JSONText.quote(body.contentType.rawValue))")
+        }
+        if !headers.isEmpty {
+            let members = headers.map { "\(JSONText.quote($0.name)):\(JSONText.quote($0.value))" }
+            fields.append("\"headers\":{" + members.joined(separator: ",") + "}")
+        }
+        if let signingSecret {
+            fields.append("\"signing_secret\":\(JSONText.quote(revealingSecret ? signingSecret.text : "(masked)"))")
+        }
+        if delayMillis != 0 { fields.append("\"delay_ms\":\(delayMillis)") }
         return "{" + fields.joined(separator: ",") + "}"
     }
 }

@@ -16,11 +16,27 @@ public enum Macro: String, CaseIterable, Sendable {
     case timestamp
     case postbackID = "postback_id"
     case random
+    // Everflow's 2026 extension of the vocabulary.
+    case sub6, sub7, sub8, sub9, sub10
+    case adv6, adv7, adv8, adv9, adv10
+    case eventName = "event_name"
+    /// One id per (record, postback), the same on every attempt and after a restart, so a
+    /// partner can drop duplicates; the caller derives it (`Context.fireID`).
+    case fireID = "fire_id"
 
     /// Macros that carry the partner's click ID; a URL without one cannot be attributed.
     public var isClickID: Bool {
         switch self {
-        case .sub1, .sub2, .sub3, .sub4, .sub5, .transactionID: return true
+        case .sub1, .sub2, .sub3, .sub4, .sub5, .sub6, .sub7, .sub8, .sub9, .sub10, .transactionID: return true
+        default: return false
+        }
+    }
+
+    /// Macros whose value is always a number (or absent): in a JSON body such a macro may
+    /// stand outside quotes and becomes the number itself, or `null` when absent.
+    public var isNumeric: Bool {
+        switch self {
+        case .payoutAmount, .saleAmount, .affiliateID, .offerID, .eventID, .timestamp, .postbackID, .random: return true
         default: return false
         }
     }
@@ -49,7 +65,18 @@ public enum Macro: String, CaseIterable, Sendable {
         case .adv3: return .adv3
         case .adv4: return .adv4
         case .adv5: return .adv5
-        case .timestamp, .postbackID, .random: return nil
+        case .sub6: return .sub6
+        case .sub7: return .sub7
+        case .sub8: return .sub8
+        case .sub9: return .sub9
+        case .sub10: return .sub10
+        case .adv6: return .adv6
+        case .adv7: return .adv7
+        case .adv8: return .adv8
+        case .adv9: return .adv9
+        case .adv10: return .adv10
+        case .eventName: return .eventName
+        case .timestamp, .postbackID, .random, .fireID: return nil
         }
     }
 

@@ -32,6 +32,12 @@ public enum Author: String, Sendable, CaseIterable {
     case network, partner
 }
 
+/// How a fire is sent; POST carries the body template, if any.
+public enum HTTPMethod: String, Sendable, CaseIterable {
+    case get = "GET"
+    case post = "POST"
+}
+
 /// One validated postback with its URL template compiled.
 ///
 /// A class so the index and every resolution share one copy instead of copying its strings.
@@ -48,13 +54,28 @@ public final class Postback: Sendable, CustomStringConvertible {
     public let delivery: Delivery
     public let template: URLTemplate
     public let author: Author
+    /// Beyond GET (all optional; an entry without them fires a plain GET).
+    public let method: HTTPMethod
+    public let body: BodyTemplate?
+    /// In catalog order.
+    public let headers: [HeaderTemplate]
+    public let signingSecret: WebhookSecret?
+    /// The first attempt goes no earlier than the record's arrival plus this (0...300000).
+    public let delayMillis: Int64
+    /// Whether a fire of it needs `{fire_id}` (a template uses it, or it is signed), so the
+    /// id is only derived where it is used.
+    public let usesFireID: Bool
 
     public var url: String { template.source }
+
+    /// The upper bound of `delay_ms`, Everflow's.
+    public static let maxDelayMillis: Int64 = 300_000
 
     public init(
         id: Int64, status: PostbackStatus, description: String, type: PostbackType, level: PostbackLevel,
         partnerID: Int64?, offerID: Int64?, eventIDs: [Int64]?, delivery: Delivery, template: URLTemplate,
-        author: Author
+        author: Author, method: HTTPMethod = .get, body: BodyTemplate? = nil, headers: [HeaderTemplate] = [],
+        signingSecret: WebhookSecret? = nil, delayMillis: Int64 = 0
     ) {
         self.id = id
         self.status = status
@@ -67,6 +88,13 @@ public final class Postback: Sendable, CustomStringConvertible {
         self.delivery = delivery
         self.template = template
         self.author = author
+        self.method = method
+        self.body = body
+        self.headers = headers
+        self.signingSecret = signingSecret
+        self.delayMillis = delayMillis
+        usesFireID = signingSecret != nil || template.macros.contains(.fireID)
+            || (body?.macros.contains(.fireID) ?? false) || headers.contains { $0.macros.contains(.fireID) }
     }
 
     /// Whether this postback applies to an event with this id (always true for other types).

@@ -12,6 +12,13 @@ struct PostbackDraft {
     var delivery: Delivery?
     var url: String?
     var author: Author?
+    var method: HTTPMethod?
+    var body: String?
+    var contentType: BodyContentType?
+    /// In catalog order; names as written.
+    var headers: [(name: String, value: String)]?
+    var signingSecret: String?
+    var delayMillis: Int64?
     /// Problems found while reading (wrong types, bad enum values), by field.
     var readProblems: [(field: String, message: String)] = []
 
@@ -37,6 +44,27 @@ struct PostbackDraft {
             case "delivery": draft.delivery = draft.enumeration(key, try s.readScalar(depth: 3))
             case "url": draft.url = draft.string(key, try s.readScalar(depth: 3))
             case "author": draft.author = draft.enumeration(key, try s.readScalar(depth: 3))
+            case "method": draft.method = draft.enumeration(key, try s.readScalar(depth: 3))
+            case "body": draft.body = draft.string(key, try s.readScalar(depth: 3))
+            case "content_type": draft.contentType = draft.enumeration(key, try s.readScalar(depth: 3))
+            case "signing_secret": draft.signingSecret = draft.string(key, try s.readScalar(depth: 3))
+            case "delay_ms": draft.delayMillis = draft.integer(key, try s.readScalar(depth: 3))
+            case "headers":
+                guard s.peek() == UInt8(ascii: "{") else {
+                    let value = try s.readScalar(depth: 3)
+                    if value != .null { draft.readProblems.append((key, "expected an object of header name to value, got \(value.described)")) }
+                    return
+                }
+                var headers: [(name: String, value: String)] = []
+                try s.readObject(depth: 3) { (s: inout JSONScanner, name: String) throws(JSONScanner.Failure) in
+                    let value = try s.readScalar(depth: 4)
+                    guard case .string(let text) = value else {
+                        draft.readProblems.append((key, "header \"\(name)\": expected a string value, got \(value.described)"))
+                        return
+                    }
+                    headers.append((name, text))
+                }
+                draft.headers = headers
             case "event_ids":
                 guard s.peek() == UInt8(ascii: "[") else {
                     let value = try s.readScalar(depth: 3)
@@ -86,6 +114,13 @@ struct PostbackDraft {
         return nil
     }
 
+    /// A POST may carry the partner's click ID in its body or a header instead of the URL.
+    var clickIDInBodyOrHeaders: Bool {
+        guard method == .post else { return false }
+        let texts = [body ?? ""] + (headers ?? []).map(\.value)
+        return texts.contains { MacroText.references(in: Array($0.utf8)).contains { $0.macro?.isClickID == true } }
+    }
+
     /// Applies every catalog rule; returns the postback or all that is wrong with it.
     func build() -> Result<Postback, CatalogError> {
         var problems = readProblems.map { CatalogProblem(subject: subject, field: $0.field, message: $0.message) }
@@ -122,7 +157,7 @@ struct PostbackDraft {
         var template: URLTemplate?
         if let url {
             do {
-                template = try URLTemplate.compile(url)
+                template = try URLTemplate.compile(url, requireClickID: !clickIDInBodyOrHeaders)
             } catch {
                 for p in error.all { problem("url", p.message) }
             }
@@ -130,10 +165,15 @@ struct PostbackDraft {
             problem("url", "missing")
         }
 
-        guard problems.isEmpty, let id, let type, let level, let template else { return .failure(CatalogError(problems: problems)) }
+        let delivery = PostbackDelivery.read(self, problem: problem, failed: failed)
+
+        guard problems.isEmpty, let id, let type, let level, let template, let delivery else {
+            return .failure(CatalogError(problems: problems))
+        }
         return .success(Postback(
             id: id, status: status ?? .active, description: description ?? "", type: type, level: level,
-            partnerID: partnerID, offerID: offerID, eventIDs: eventIDs, delivery: delivery ?? .postback,
-            template: template, author: author ?? .network))
+            partnerID: partnerID, offerID: offerID, eventIDs: eventIDs, delivery: self.delivery ?? .postback,
+            template: template, author: author ?? .network, method: delivery.method, body: delivery.body,
+            headers: delivery.headers, signingSecret: delivery.secret, delayMillis: delivery.delayMillis))
     }
 }

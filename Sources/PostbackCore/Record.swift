@@ -20,6 +20,10 @@ public enum RecordField: Int, CaseIterable, Sendable {
     case conversionID, orderID, couponCode
     case adv1, adv2, adv3, adv4, adv5
     case timestamp
+    // Everflow's 2026 extension; appended so existing raw values stay put.
+    case sub6, sub7, sub8, sub9, sub10
+    case adv6, adv7, adv8, adv9, adv10
+    case eventName
 
     /// The field's name in a spool line.
     public var jsonName: String {
@@ -46,6 +50,17 @@ public enum RecordField: Int, CaseIterable, Sendable {
         case .adv4: return "adv4"
         case .adv5: return "adv5"
         case .timestamp: return "timestamp"
+        case .sub6: return "sub6"
+        case .sub7: return "sub7"
+        case .sub8: return "sub8"
+        case .sub9: return "sub9"
+        case .sub10: return "sub10"
+        case .adv6: return "adv6"
+        case .adv7: return "adv7"
+        case .adv8: return "adv8"
+        case .adv9: return "adv9"
+        case .adv10: return "adv10"
+        case .eventName: return "event_name"
         }
     }
 

@@ -29,7 +29,8 @@ public struct URLTemplate: Sendable, Equatable {
     }
 
     /// Compiles a template, reporting every problem found rather than only the first.
-    public static func compile(_ source: String) throws(Problems) -> URLTemplate {
+    /// `requireClickID`: false when the click ID travels elsewhere (a POST's body or headers).
+    public static func compile(_ source: String, requireClickID: Bool = true) throws(Problems) -> URLTemplate {
         var problems: [Problem] = []
         let bytes = Array(source.utf8)
         var literal: [UInt8] = []
@@ -101,8 +102,8 @@ public struct URLTemplate: Sendable, Equatable {
         literal.append(contentsOf: bytes[runStart...])
         segments.append(Segment(literal: start..<literal.count, macro: nil))
 
-        if !macros.contains(where: \.isClickID), !problems.contains(where: { $0.message.hasPrefix("unknown macro") }) {
-            problems.append(Problem(message: "no click-ID macro; add one of {sub1}..{sub5} or {transaction_id} so the partner can attribute the fire"))
+        if requireClickID, !macros.contains(where: \.isClickID), !problems.contains(where: { $0.message.hasPrefix("unknown macro") }) {
+            problems.append(Problem(message: "no click-ID macro; add one of {sub1}..{sub10} or {transaction_id} so the partner can attribute the fire"))
         }
         if !problems.isEmpty { throw Problems(all: problems) }
         var authority = shape.host
@@ -119,11 +120,15 @@ public struct URLTemplate: Sendable, Equatable {
         public var arrivalTime: Int64
         /// The cache-buster for `{random}`, fresh per attempt.
         public var random: UInt64
+        /// `{fire_id}`: one id per (record, postback), the same on every attempt; derived by
+        /// the caller (`FireIdentity` in PostbackFiring), empty when the postback uses none.
+        public var fireID: String
 
-        public init(postbackID: Int64, arrivalTime: Int64, random: UInt64) {
+        public init(postbackID: Int64, arrivalTime: Int64, random: UInt64, fireID: String = "") {
             self.postbackID = postbackID
             self.arrivalTime = arrivalTime
             self.random = random
+            self.fireID = fireID
         }
     }
 
@@ -146,6 +151,7 @@ public struct URLTemplate: Sendable, Equatable {
                     } else {
                         appendDecimal(context.arrivalTime, to: &out)
                     }
+                case .fireID: PercentEncoding.append(context.fireID, to: &out)
                 default: break
                 }
             }

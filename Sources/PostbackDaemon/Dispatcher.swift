@@ -206,6 +206,7 @@ final class Dispatcher: Sendable {
         let index = catalog.index
         let options = options.withLock { $0 }
         let arrival = Int64(Date().timeIntervalSince1970)
+        let arrivalMillis = SpoolTime.unixMillis()
         var url: [UInt8] = []
         url.reserveCapacity(512)
         var random = SplitMix64.cacheBuster()
@@ -241,14 +242,23 @@ final class Dispatcher: Sendable {
                     let host = postback.template.hostKey
                     work.add()
                     recorder.inFlight.enter()
+                    if postback.delayMillis > 0 {
+                        // delay_ms: the first attempt waits in deferred/, not in memory.
+                        recorder.heldBack(work: work, subject: subject, raw: range, dueMillis: arrivalMillis + postback.delayMillis,
+                                          reason: "delay_ms: first attempt \(postback.delayMillis) ms after arrival")
+                        continue
+                    }
+                    let context = URLTemplate.Context(
+                        postbackID: postback.id, arrivalTime: arrival, random: random.next(),
+                        fireID: postback.usesFireID ? FireIdentity.make(source: file.name, line: line.number, postbackID: postback.id,
+                                                                        transactionID: record.transactionID) : "")
+                    guard let request = build(postback, record, context, url: &url, unsendable: { result in
+                        self.recorder.completed(result, work: work, subject: subject, raw: range, sentAt: SpoolTime.unixMicros(),
+                                           host: host, probe: false)
+                    }) else { continue }
                     guard let probe = admit(host, holdBack: { due, why in
                         self.recorder.heldBack(work: work, subject: subject, raw: range, dueMillis: due, reason: why)
                     }) else { continue }
-                    url.removeAll(keepingCapacity: true)
-                    postback.template.expand(
-                        record, context: .init(postbackID: postback.id, arrivalTime: arrival, random: random.next()),
-                        into: &url)
-                    let request = FireRequest(url: String(decoding: url, as: UTF8.self))
                     let sentAt = SpoolTime.unixMicros()
                     let recorder = self.recorder
                     let sent = submit(request, probe: probe) { result in
@@ -344,15 +354,21 @@ final class Dispatcher: Sendable {
         let host = postback.template.hostKey
         let known = subject
         recorder.inFlight.enter()
+        var random = SplitMix64.cacheBuster()
+        let context = URLTemplate.Context(
+            postbackID: postback.id, arrivalTime: deferred.firstAttempt / 1000, random: random.next(),
+            fireID: postback.usesFireID ? FireIdentity.make(source: deferred.source, line: deferred.line, postbackID: postback.id,
+                                                            transactionID: record.transactionID) : "")
+        var url: [UInt8] = []
+        let recorder = self.recorder
+        guard let request = build(postback, record, context, url: &url, unsendable: { result in
+            recorder.completed(result, taken: taken, subject: known, sentAt: SpoolTime.unixMicros(), host: host, probe: false)
+        }) else { return }
         guard let probe = admit(host, holdBack: { due, why in
             self.recorder.heldBack(taken: taken, subject: known, dueMillis: due, reason: why)
         }) else { return }
-        var random = SplitMix64.cacheBuster()
-        let url = postback.template.expand(
-            record, context: .init(postbackID: postback.id, arrivalTime: deferred.firstAttempt / 1000, random: random.next()))
         let sentAt = SpoolTime.unixMicros()
-        let recorder = self.recorder
-        let sent = submit(FireRequest(url: url), probe: probe) { result in
+        let sent = submit(request, probe: probe) { result in
             recorder.completed(result, taken: taken, subject: known, sentAt: sentAt, host: host, probe: probe)
         }
         if !sent {
@@ -360,6 +376,19 @@ final class Dispatcher: Sendable {
             recorder.heldBack(taken: taken, subject: known,
                               dueMillis: now + Self.slowHostDelay(age: now - deferred.firstAttempt),
                               reason: Self.slowHostReason(host))
+        }
+    }
+
+    /// The attempt's request, or nil after handing `unsendable` the permanent failure of a
+    /// fire that must not be sent (a header value with CR, LF or NUL once expanded).
+    private func build(_ postback: Postback, _ record: Record, _ context: URLTemplate.Context, url: inout [UInt8],
+                       unsendable: (FireResult) -> Void) -> FireRequest? {
+        let now = postback.signingSecret == nil ? 0 : SpoolTime.unixMillis() / 1000
+        switch FireRequest.build(postback, record: record, context: context, now: now, url: &url) {
+        case .success(let request): return request
+        case .failure(let why):
+            unsendable(.unsendable(String(decoding: url, as: UTF8.self), reason: why.description))
+            return nil
         }
     }
 

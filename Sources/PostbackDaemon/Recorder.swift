@@ -57,8 +57,8 @@ final class Recorder: @unchecked Sendable {
         case .success:
             autoPause.succeeded(postbackID)
         case .permanent:
-            if autoPause.failedPermanently(postbackID, nowMillis: SpoolTime.unixMillis()) {
-                let reason = "\(autoPause.threshold) permanent failures in a row, the last: \(result.verdict.reason)"
+            if let reason = autoPause.pauseReason(postbackID, nowMillis: SpoolTime.unixMillis(), status: result.status,
+                                                  verdict: result.verdict.reason) {
                 stats.autoPaused.add(1, ordering: .relaxed)
                 metrics.autoPausedPostback()
                 logger.warning(

@@ -15,6 +15,13 @@ final class EasyHandle {
     private let errorBuffer: UnsafeMutablePointer<CChar>
     /// CURLOPT_HTTPHEADER's list; curl reads it per request, so it lives as long as the handle.
     private var headers: UnsafeMutablePointer<curl_slist>?
+    /// The lines of `headers`, for building a fire's own list on top of them.
+    private var baseHeaderLines: [String] = []
+    /// A POST's or custom-header fire's list (base lines + its own); nil while `headers`
+    /// serves. Freed at the next `start` or with the handle: curl reads it until then.
+    private var fireHeaders: UnsafeMutablePointer<curl_slist>?
+    /// The handle is set up for POST (curl keeps the method between transfers).
+    @exclusivity(unchecked) private var posting = false
     private let rules: AddressRules
     private let bodyCap: Int
     private let bodyDiscardLimit: Int
@@ -60,6 +67,7 @@ final class EasyHandle {
     deinit {
         curl_easy_cleanup(curl)
         curl_slist_free_all(headers)
+        curl_slist_free_all(fireHeaders)
         errorBuffer.deallocate()
     }
 
@@ -103,8 +111,9 @@ final class EasyHandle {
         // curl's CPU per fire in Benchmarks/driver; a list entry is copied as is. "Accept:"
         // drops curl's default "Accept: */*", which says nothing (no Accept means the same,
         // RFC 9110 §12.5.1) and costs the same formatting per request.
-        if !c.userAgent.isEmpty { headers = curl_slist_append(headers, "User-Agent: \(c.userAgent)") }
-        headers = curl_slist_append(headers, "Accept:")
+        if !c.userAgent.isEmpty { baseHeaderLines.append("User-Agent: \(c.userAgent)") }
+        baseHeaderLines.append("Accept:")
+        for line in baseHeaderLines { headers = curl_slist_append(headers, line) }
         precondition(headers != nil, "curl_slist_append failed: out of memory")
         check(pbd_easy_setopt_ptr(curl, CURLOPT_HTTPHEADER, headers))
         check(pbd_easy_setopt_ptr(curl, CURLOPT_ERRORBUFFER, errorBuffer))
@@ -158,7 +167,48 @@ final class EasyHandle {
             reportsConnection = job.request.reportsConnection
             set(CURLOPT_CERTINFO, reportsConnection ? 1 : 0)
         }
+        // A plain GET after a plain GET (the daemon's usual fire) costs no option here.
+        if posting || fireHeaders != nil || job.request.method == .post || !job.request.headerLines.isEmpty {
+            setMethodAndHeaders(job.request)
+        }
         return job.request.url.withCString { pbd_easy_setopt_ptr(curl, CURLOPT_URL, $0) }
+    }
+
+    /// POST with its body (copied by curl) or back to GET; the fire's own header lines on top
+    /// of the fixed ones. "Expect:" turns off curl's `Expect: 100-continue` for bodies over
+    /// 1 KiB, which would cost a POST a round trip or a 1 s wait on partners that ignore it.
+    /// The address rules are not touched: they act when curl opens the socket, whatever the
+    /// method (PostDeliveryTests, and the POST rows of HostileURLTests).
+    private func setMethodAndHeaders(_ request: FireRequest) {
+        if let fireHeaders {
+            check(pbd_easy_setopt_ptr(curl, CURLOPT_HTTPHEADER, headers))
+            curl_slist_free_all(fireHeaders)
+            self.fireHeaders = nil
+        }
+        if request.method == .post {
+            posting = true
+            set(CURLOPT_POSTFIELDSIZE, request.body.count)
+            if request.body.isEmpty {
+                set(CURLOPT_COPYPOSTFIELDS, "")
+            } else {
+                request.body.withUnsafeBytes { check(pbd_easy_setopt_ptr(curl, CURLOPT_COPYPOSTFIELDS, $0.baseAddress)) }
+            }
+        } else if posting {
+            posting = false
+            set(CURLOPT_HTTPGET, 1)
+        }
+        guard request.method == .post || !request.headerLines.isEmpty else { return }
+        var list: UnsafeMutablePointer<curl_slist>?
+        for line in baseHeaderLines { list = curl_slist_append(list, line) }
+        for line in request.headerLines { list = curl_slist_append(list, line) }
+        if request.method == .post {
+            list = curl_slist_append(list, "Expect:")
+            // Without a body curl would add its default form Content-Type; say nothing instead.
+            if request.body.isEmpty { list = curl_slist_append(list, "Content-Type:") }
+        }
+        precondition(list != nil, "curl_slist_append failed: out of memory")
+        fireHeaders = list
+        check(pbd_easy_setopt_ptr(curl, CURLOPT_HTTPHEADER, list))
     }
 
     /// Reads the finished transfer into a value.

@@ -4,11 +4,24 @@ public struct ProbeReport: Sendable, CustomStringConvertible {
     public var requests: [FireResult]
     /// Judged as the daemon would judge the fire (with no retry).
     public var verdict: FireVerdict
+    /// What was sent for each of `requests` (method, header lines, body), same order.
+    public var sent: [FireRequest] = []
+
+    public init(requests: [FireResult], verdict: FireVerdict, sent: [FireRequest] = []) {
+        self.requests = requests
+        self.verdict = verdict
+        self.sent = sent
+    }
 
     public var description: String {
         var lines: [String] = []
         for (i, r) in requests.enumerated() {
-            lines.append("request \(i + 1): GET \(r.url)")
+            let request = sent.indices.contains(i) ? sent[i] : nil
+            lines.append("request \(i + 1): \(request?.method.rawValue ?? "GET") \(r.url)")
+            if let request {
+                for line in request.headerLines { lines.append("  header: " + Self.masked(line)) }
+                if request.method == .post { lines.append("  request body: \(String(decoding: request.body, as: UTF8.self).debugDescription)") }
+            }
             if let c = r.connection { lines.append(contentsOf: Self.describe(c)) }
             var answer = r.status.map { "HTTP \($0)" } ?? "no answer (\(r.errorText))"
             answer += " in \(Self.milliseconds(r.latency)) ms"
@@ -21,6 +34,12 @@ public struct ProbeReport: Sendable, CustomStringConvertible {
         }
         lines.append("verdict: \(verdict)")
         return lines.joined(separator: "\n")
+    }
+
+    /// A header line as shown: the signature masked (it proves the secret to whoever holds
+    /// this output; the secret itself is never in a header).
+    static func masked(_ line: String) -> String {
+        line.lowercased().hasPrefix("webhook-signature:") ? "webhook-signature: v1,(masked)" : line
     }
 
     /// "  connection: HTTP/2 over TLSv1.3, connect 0.210 ms, TLS handshake 1.712 ms" and the
@@ -47,9 +66,14 @@ public struct ProbeReport: Sendable, CustomStringConvertible {
 public enum FireProbe {
     /// Starts a private engine for the one fire; the CLI has no engine of its own.
     public static func run(url: String, configuration: FiringConfiguration = FiringConfiguration()) async -> ProbeReport {
+        await run(FireRequest(url: url), configuration: configuration)
+    }
+
+    /// A built request (`FireRequest.build`): its method, headers and body on the first hop.
+    public static func run(_ request: FireRequest, configuration: FiringConfiguration = FiringConfiguration()) async -> ProbeReport {
         let engine = FiringEngine(configuration: configuration)
         defer { engine.shutdown() }
-        return await engine.probe(url: url)
+        return await engine.probe(request)
     }
 }
 
@@ -58,24 +82,39 @@ extension FiringEngine {
     /// status and latency and each connection still goes through the connect-time address
     /// check. A redirect to another scheme fails as curl refuses the scheme (permanent).
     public func probe(url: String) async -> ProbeReport {
+        await probe(FireRequest(url: url))
+    }
+
+    /// As `probe(url:)`, sending the request's method, headers and body; a redirect hop keeps
+    /// them on 307 and 308 and becomes a plain GET otherwise, as curl does for the daemon.
+    public func probe(_ first: FireRequest) async -> ProbeReport {
         var requests: [FireResult] = []
-        var next = url
+        var sent: [FireRequest] = []
+        var next = first
+        next.followRedirects = false
+        next.reportsConnection = true
         while true {
-            let result = await fire(FireRequest(url: next, followRedirects: false, reportsConnection: true))
+            let result = await fire(next)
             requests.append(result)
+            sent.append(next)
             guard let target = result.redirectURL else {
-                return ProbeReport(requests: requests, verdict: result.verdict)
+                return ProbeReport(requests: requests, verdict: result.verdict, sent: sent)
             }
             if requests.count > configuration.maxRedirects {
                 return ProbeReport(
                     requests: requests,
-                    verdict: FireVerdict(.permanent, "too many redirects: more than \(configuration.maxRedirects)"))
+                    verdict: FireVerdict(.permanent, "too many redirects: more than \(configuration.maxRedirects)"), sent: sent)
             }
             // As the daemon's fires: an https postback is never downgraded by a redirect.
-            if url.isHTTPS && !target.isHTTPS {
-                return ProbeReport(requests: requests, verdict: .refusedDowngrade)
+            if first.url.isHTTPS && !target.isHTTPS {
+                return ProbeReport(requests: requests, verdict: .refusedDowngrade, sent: sent)
             }
-            next = target
+            next.url = target
+            if next.method == .post, result.status != 307, result.status != 308 {
+                next.method = .get
+                next.body = []
+                next.headerLines.removeAll { $0.lowercased().hasPrefix("content-type:") }
+            }
         }
     }
 }

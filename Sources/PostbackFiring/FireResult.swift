@@ -1,6 +1,14 @@
+import PostbackCore
+
 /// One fire to send. A value so the spool can build it anywhere and hand it across threads.
 public struct FireRequest: Sendable, Hashable {
     public var url: String
+    /// GET unless the postback says POST; `body` goes only with POST.
+    public var method: HTTPMethod = .get
+    /// Extra header lines, `Name: value`, checked when built (`FireRequest.build`): never CR,
+    /// LF or NUL. Content-Type and the webhook-* headers are among them.
+    public var headerLines: [String] = []
+    public var body: [UInt8] = []
     /// Off for `FireProbe`, which follows hops itself to report each one.
     var followRedirects: Bool
     /// On for `FireProbe`: the result carries `ConnectionDetails` (certificate chain included,

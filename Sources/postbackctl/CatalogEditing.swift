@@ -29,10 +29,18 @@ struct CatalogTarget: ParsableArguments {
 /// A catalog entry as JSON members (name → encoded value), before validation: an edit may make
 /// it invalid, and then `Catalog.load` is the one judge, with the daemon's own messages.
 struct CatalogEntry {
-    static let order = ["id", "status", "description", "type", "level", "partner_id", "offer_id", "event_ids", "delivery", "url", "author"]
+    static let order = ["id", "status", "description", "type", "level", "partner_id", "offer_id", "event_ids", "delivery", "url", "author",
+                        "method", "body", "content_type", "headers", "signing_secret", "delay_ms"]
 
     var id: Int64
     var members: [String: String]
+    /// `headers` as pairs, so an edit can change one header and keep the others.
+    var headers: [(name: String, value: String)] = [] {
+        didSet {
+            members["headers"] = headers.isEmpty ? nil
+                : "{" + headers.map { JSONText.quote($0.name) + ":" + JSONText.quote($0.value) }.joined(separator: ",") + "}"
+        }
+    }
 
     init(id: Int64) {
         self.id = id
@@ -51,6 +59,15 @@ struct CatalogEntry {
         members["delivery"] = JSONText.quote(p.delivery.rawValue)
         members["url"] = JSONText.quote(p.url)
         members["author"] = JSONText.quote(p.author.rawValue)
+        if p.method != .get { members["method"] = JSONText.quote(p.method.rawValue) }
+        if let body = p.body {
+            members["body"] = JSONText.quote(body.source)
+            members["content_type"] = JSONText.quote(body.contentType.rawValue)
+        }
+        headers = p.headers.map { ($0.name, $0.value) }
+        // The catalog file keeps the secret; only listings and test-fire mask it.
+        members["signing_secret"] = p.signingSecret.map { JSONText.quote($0.text) }
+        if p.delayMillis != 0 { members["delay_ms"] = String(p.delayMillis) }
     }
 
     /// The members in the catalog's field order, as one line.
@@ -85,9 +102,22 @@ struct PostbackFields: ParsableArguments {
     var url: String?
     @Option(help: "network or partner: who wrote it.")
     var author: String?
+    @Option(help: "GET or POST.")
+    var method: String?
+    @Option(help: "The POST body template, e.g. '{\"click\":\"{sub1}\",\"payout\":{payout_amount}}'; `none` removes it.")
+    var body: String?
+    @Option(help: "application/json (the default with a body) or application/x-www-form-urlencoded; `none` removes it.")
+    var contentType: String?
+    @Option(help: "A request header NAME=VALUE, macros in the value (repeatable); NAME= removes that header.")
+    var header: [String] = []
+    @Option(help: "A Standard Webhooks secret, whsec_ + base64 (POST only); `none` removes it. Never printed by list or test-fire.")
+    var signingSecret: String?
+    @Option(help: "delay_ms: hold the first attempt back this long after arrival, e.g. 1500, 1500ms or 2s (at most 300000 ms); 0 for none.")
+    var delay: String?
 
     var isEmpty: Bool {
-        [status, description, type, level, partner, offer, eventIds, delivery, url, author].allSatisfy { $0 == nil }
+        [status, description, type, level, partner, offer, eventIds, delivery, url, author, method, body, contentType, signingSecret, delay]
+            .allSatisfy { $0 == nil } && header.isEmpty
     }
 
     /// Sets the given fields; returns the names of those whose value changed.
@@ -124,6 +154,37 @@ struct PostbackFields: ParsableArguments {
         set("delivery", text(delivery))
         set("url", text(url))
         set("author", text(author))
+        set("method", text(method))
+        func removable(_ s: String?) -> String?? {
+            guard let s else { return nil }
+            return s == "none" ? .some(nil) : .some(JSONText.quote(s))
+        }
+        set("body", removable(body))
+        set("content_type", removable(contentType))
+        set("signing_secret", removable(signingSecret))
+        if let delay {
+            // Whole milliseconds as given, or a duration ("2s"); anything else is passed on as
+            // text so validation names it.
+            let millis = Int64(delay) ?? Settings.parseDuration(delay).map { $0.components.seconds * 1000 + $0.components.attoseconds / 1_000_000_000_000_000 }
+            let member: String? = millis.map { $0 == 0 ? nil : String($0) } ?? JSONText.quote(delay)
+            set("delay_ms", .some(member))
+        }
+        if !header.isEmpty {
+            var headers = entry.headers
+            for item in header {
+                let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                let name = String(parts[0])
+                let value = parts.count > 1 ? String(parts[1]) : ""
+                if let i = headers.firstIndex(where: { $0.name.lowercased() == name.lowercased() }) {
+                    if value.isEmpty { headers.remove(at: i) } else { headers[i] = (name, value) }
+                } else if !value.isEmpty {
+                    headers.append((name, value))
+                }
+            }
+            let before = entry.members["headers"]
+            entry.headers = headers
+            if entry.members["headers"] != before { changed.append("headers") }
+        }
         return changed
     }
 }
@@ -163,7 +224,7 @@ enum CatalogEditing {
             throw ExitCode.failure
         }
         // Written from what was validated, so defaults (status, delivery, author) are spelled out.
-        let bytes = Array(("{\"postbacks\": [\n" + catalog.postbacks.map(\.catalogJSON).joined(separator: ",\n") + "\n]}\n").utf8)
+        let bytes = Array(("{\"postbacks\": [\n" + catalog.postbacks.map { $0.catalogJSON(revealingSecret: true) }.joined(separator: ",\n") + "\n]}\n").utf8)
         do {
             try AtomicFile.replace(path, with: bytes, backup: true)
         } catch {

@@ -8,7 +8,9 @@ struct ListCommand: ParsableCommand {
         abstract: "The table of postbacks.",
         discussion: """
             Default columns: id, status, partner, offer, level, type, delivery, description.
-            Other columns: url, author, event_ids. `--columns +url,-description` adds and drops;
+            Other columns: url, author, event_ids, method, delay (delay_ms), content_type,
+            headers (names only), signed (yes when the postback has a signing secret, which is
+            never printed, here or with --json). `--columns +url,-description` adds and drops;
             `--columns id,url` names exactly the columns to show.
 
             Postbacks the daemon paused itself (listed in <state-dir>/paused.json) show status
@@ -25,7 +27,7 @@ struct ListCommand: ParsableCommand {
     }
 
     static let defaultColumns = ["id", "status", "partner", "offer", "level", "type", "delivery", "description"]
-    static let allColumns = defaultColumns + ["url", "author", "event_ids"]
+    static let allColumns = defaultColumns + ["url", "author", "event_ids", "method", "delay", "content_type", "headers", "signed"]
 
     @Option(help: "The catalog JSON file.")
     var catalog: String
@@ -132,6 +134,11 @@ struct ListCommand: ParsableCommand {
         case "url": return p.url
         case "author": return p.author.rawValue
         case "event_ids": return p.eventIDs.map { $0.map(String.init).joined(separator: ",") } ?? "-"
+        case "method": return p.method.rawValue
+        case "delay": return p.delayMillis == 0 ? "-" : "\(p.delayMillis)ms"
+        case "content_type": return p.body?.contentType.rawValue ?? "-"
+        case "headers": return p.headers.isEmpty ? "-" : p.headers.map(\.name).joined(separator: ",")
+        case "signed": return p.signingSecret == nil ? "no" : "yes"
         default: return ""
         }
     }

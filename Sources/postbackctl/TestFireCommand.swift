@@ -9,8 +9,10 @@ struct TestFireCommand: AsyncParsableCommand {
         abstract: "Fire one postback once for a sample record and show exactly what happened.",
         discussion: """
             Expands the postback's URL for the record, sends it once (no retries) under the
-            daemon's address rules, and prints every request with its answer, the latency, the
-            first bytes of the body, and the verdict (success, transient or permanent, and why).
+            daemon's address rules, and prints every request (its method; for POST postbacks
+            its headers and body, with webhook-signature masked; the signing secret is never
+            printed) with its answer, the latency, the first bytes of the answer's body, and the
+            verdict (success, transient or permanent, and why).
             Exit 0 on success, 1 otherwise.
 
             Example: postbackctl test-fire --catalog catalog.json --postback 17 --record @sample.json
@@ -80,10 +82,23 @@ struct TestFireCommand: AsyncParsableCommand {
         if !wouldFire { Output.line("note: the daemon would not fire this postback for this record (precedence, type or event filter)") }
 
         var generator = SystemRandomNumberGenerator()
+        // A test fire's id is its own (source "test-fire"), never one a daemon's fire would have.
         let context = URLTemplate.Context(
-            postbackID: target.id, arrivalTime: Int64(Date().timeIntervalSince1970), random: generator.next())
-        let url = target.template.expand(sample, context: context)
-        let report = await FireProbe.run(url: url, configuration: FiringConfiguration(
+            postbackID: target.id, arrivalTime: Int64(Date().timeIntervalSince1970), random: generator.next(),
+            fireID: target.usesFireID
+                ? FireIdentity.make(source: "test-fire", line: 1, postbackID: target.id, transactionID: sample.transactionID) : "")
+        var url: [UInt8] = []
+        let request: FireRequest
+        switch FireRequest.build(target, record: sample, context: context, now: Int64(Date().timeIntervalSince1970), url: &url) {
+        case .success(let built): request = built
+        case .failure(let why):
+            Output.line("request 1: \(target.method.rawValue) \(String(decoding: url, as: UTF8.self))")
+            Output.line("verdict: permanent: \(why)")
+            Output.flush()
+            throw ExitCode.failure
+        }
+        if target.delayMillis > 0 { Output.line("note: the daemon sends the first attempt \(target.delayMillis) ms after arrival; sent now here") }
+        let report = await FireProbe.run(request, configuration: FiringConfiguration(
             maxConcurrent: 1, perHost: 1, connectTimeout: connect, totalTimeout: total,
             addressRules: AddressRules(allowList: cidrs), caFile: caFile))
         Output.line(report.description)

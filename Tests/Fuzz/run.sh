@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer targets over PostbackCore, each for a bounded time.
 #
-#   Tests/Fuzz/run.sh [SECONDS] [TARGET...]     # default 20 s each, targets: record catalog template address
+#   Tests/Fuzz/run.sh [SECONDS] [TARGET...]     # default 20 s each, targets: record catalog template address body
 #
 # Why a script and not a SwiftPM target: libFuzzer needs -sanitize=fuzzer on every file it
 # instruments, and the package's `swift build` / `swift test` must stay plain. So each target
@@ -21,7 +21,7 @@ cd "$(dirname "$0")/../.."
 seconds="${1:-20}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(record catalog template address)
+[ ${#targets[@]} -gt 0 ] || targets=(record catalog template address body)
 build="${FUZZ_BUILD_DIR:-.build-libfuzzer}"
 crashes="Tests/Fuzz/crashes"
 mkdir -p "$build" "$crashes"
@@ -35,6 +35,7 @@ max_len() {
         catalog) echo 8192 ;;    # a few postbacks
         template) echo 1024 ;;   # one URL
         address) echo 128 ;;     # one host or CIDR
+        body) echo 2048 ;;       # one POST body template
     esac
 }
 

@@ -13,7 +13,7 @@ struct CatalogValidationTests {
     static let cases: [Case] = [
         Case(name: "no click-ID macro",
              entry: Fixtures.entry(1, url: "https://p.example/pb?payout={payout_amount}"),
-             problems: ["postback 1: url: no click-ID macro; add one of {sub1}..{sub5} or {transaction_id} so the partner can attribute the fire"]),
+             problems: ["postback 1: url: no click-ID macro; add one of {sub1}..{sub10} or {transaction_id} so the partner can attribute the fire"]),
         Case(name: "unknown macro with a suggestion",
              entry: Fixtures.entry(2, url: "https://p.example/pb?c={sub1}&x={sbu1}"),
              problems: ["postback 2: url: unknown macro {sbu1} (did you mean {sub1}?)"]),
@@ -88,7 +88,7 @@ struct CatalogValidationTests {
              problems: ["postback 25: author: \"advertiser\" is not one of network, partner"]),
         Case(name: "pixel without click ID",
              entry: Fixtures.entry(26, delivery: "image_pixel", url: "https://p.example/px.gif"),
-             problems: ["postback 26: url: no click-ID macro; add one of {sub1}..{sub5} or {transaction_id} so the partner can attribute the fire"]),
+             problems: ["postback 26: url: no click-ID macro; add one of {sub1}..{sub10} or {transaction_id} so the partner can attribute the fire"]),
         Case(name: "id of the wrong type",
              entry: #"{"id": "x1", "type": "conversion", "level": "global", "partner_id": 7, "url": "https://p/?c={sub1}"}"#,
              problems: ["postback #1: id: expected an integer, got a string (\"x1\")"]),
@@ -112,7 +112,7 @@ struct CatalogValidationTests {
             Fixtures.entry(2, status: "paused", level: "global", partner: 7, offer: 3, url: "ftp://{sub1}/"),
         ])
         #expect(problems == [
-            "postback 1: url: no click-ID macro; add one of {sub1}..{sub5} or {transaction_id} so the partner can attribute the fire",
+            "postback 1: url: no click-ID macro; add one of {sub1}..{sub10} or {transaction_id} so the partner can attribute the fire",
             "postback 2: status: \"paused\" is not one of active, inactive",
             "postback 2: offer_id: must be absent for level global (it applies to every offer of the partner)",
             "postback 2: url: scheme \"ftp\" is not allowed; only http and https",

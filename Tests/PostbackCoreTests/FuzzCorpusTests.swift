@@ -16,7 +16,7 @@ import Testing
             .sorted { $0.lastPathComponent < $1.lastPathComponent }
     }
 
-    @Test(arguments: ["record", "catalog", "template", "address"])
+    @Test(arguments: ["record", "catalog", "template", "address", "body"])
     func corpusReplays(target: String) throws {
         let files = try Self.files(target)
         // A moved or emptied corpus must fail here rather than pass with nothing replayed.
@@ -28,6 +28,7 @@ import Testing
                 case "record": return FuzzEntries.record(buffer)
                 case "catalog": return FuzzEntries.catalog(buffer)
                 case "address": return FuzzEntries.address(buffer)
+                case "body": return FuzzEntries.body(buffer)
                 default: return FuzzEntries.template(buffer)
                 }
             }

@@ -51,11 +51,12 @@ enum FuzzEntries {
             for p in catalog.postbacks where catalog[id: p.id]?.id != p.id {
                 violations.append("postback \(p.id) not found by id")
             }
-            // What the CLI writes back (catalogJSON) must load to the same postbacks.
-            let rewritten = "{\"postbacks\":[" + catalog.postbacks.map(\.catalogJSON).joined(separator: ",") + "]}"
+            // What the CLI writes back (catalogJSON, the secret kept) must load to the same postbacks.
+            let file = { (p: Postback) in p.catalogJSON(revealingSecret: true) }
+            let rewritten = "{\"postbacks\":[" + catalog.postbacks.map(file).joined(separator: ",") + "]}"
             switch Catalog.load(Array(rewritten.utf8)) {
             case .success(let again):
-                if again.postbacks.map(\.catalogJSON) != catalog.postbacks.map(\.catalogJSON) {
+                if again.postbacks.map(file) != catalog.postbacks.map(file) {
                     violations.append("catalog changed when written back and reloaded")
                 }
             case .failure(let error):
@@ -108,6 +109,50 @@ enum FuzzEntries {
             violations.append("expanded URL holds a space or control byte")
         }
         if template.expand(hostileRecord, context: context) != url { violations.append("expansion is not deterministic") }
+        return violations
+    }
+
+    /// Body and header templates (issue 15). The first byte picks the content type (even:
+    /// JSON, odd: form); the rest is the body template, also tried as a header value. What
+    /// compiles must expand, for the hostile record and for an empty one, to: one valid JSON
+    /// value (JSON), no `&` or `=` beyond the template's own (form: a value never adds a
+    /// field), and a header value without CR, LF or NUL unless the fire is refused.
+    static func body(_ data: UnsafeBufferPointer<UInt8>) -> [String] {
+        guard let first = data.first else { return [] }
+        let contentType: BodyContentType = first & 1 == 0 ? .json : .form
+        let source = String(decoding: UnsafeBufferPointer(rebasing: data.dropFirst()), as: UTF8.self)
+        var violations: [String] = []
+        let context = URLTemplate.Context(postbackID: .min, arrivalTime: .max, random: .max, fireID: "fire_\u{0}\"\r\n")
+        if let template = try? BodyTemplate.compile(source, contentType: contentType) {
+            for record in [hostileRecord, BodyTemplate.emptyRecord] {
+                let body = template.expand(record, context: context)
+                if template.expand(record, context: context) != body { violations.append("body expansion is not deterministic") }
+                switch contentType {
+                case .json:
+                    let valid = body.withUnsafeBufferPointer { buffer -> Bool in
+                        var scanner = JSONScanner(buffer)
+                        do throws(JSONScanner.Failure) {
+                            try scanner.skipValue(depth: 0)
+                            try scanner.expectEnd()
+                            return true
+                        } catch {
+                            return false
+                        }
+                    }
+                    if !valid { violations.append("a compiled JSON body expanded to invalid JSON: \(String(decoding: body.prefix(200), as: UTF8.self))") }
+                case .form:
+                    for b in [UInt8(ascii: "&"), UInt8(ascii: "=")] where body.filter({ $0 == b }).count != template.literalBytes.filter({ $0 == b }).count {
+                        violations.append("a value added a form separator '\(Character(Unicode.Scalar(b)))'")
+                    }
+                }
+            }
+        }
+        if let header = try? HeaderTemplate.compile(name: "X-Fuzz", value: source) {
+            if let value = try? header.expand(hostileRecord, context: context),
+                value.utf8.contains(where: { $0 == 0x0D || $0 == 0x0A || $0 == 0 }) {
+                violations.append("a header value with CR, LF or NUL was let through")
+            }
+        }
         return violations
     }
 

@@ -77,13 +77,18 @@ struct MacroExpansionTests {
             {"kind":"event","transaction_id":"T1","partner_id":7,"offer_id":3,"event_id":12,
              "sub1":"s1","sub2":"s2","sub3":"s3","sub4":"s4","sub5":"s5","source_id":"src",
              "payout":"1.50","sale_amount":19.90,"currency":"EUR","conversion_id":"c9","order_id":"o8",
-             "coupon_code":"SAVE10","adv1":"a1","adv2":"a2","adv3":"a3","adv4":"a4","adv5":"a5","timestamp":1690000000}
+             "coupon_code":"SAVE10","adv1":"a1","adv2":"a2","adv3":"a3","adv4":"a4","adv5":"a5","timestamp":1690000000,
+             "sub6":"s6","sub7":"s7","sub8":"s8","sub9":"s9","sub10":"s10","adv6":"a6","adv7":"a7","adv8":"a8",
+             "adv9":"a9","adv10":"a10","event_name":"buy now"}
             """#)
         let template = try URLTemplate.compile("https://p.example/x?" + Macro.allCases.map { "\($0.rawValue)={\($0.rawValue)}" }.joined(separator: "&"))
-        let url = template.expand(record, context: Self.context)
+        var context = Self.context
+        context.fireID = "fire_1"
+        let url = template.expand(record, context: context)
         #expect(url == "https://p.example/x?transaction_id=T1&affiliate_id=7&offer_id=3&sub1=s1&sub2=s2&sub3=s3&sub4=s4&sub5=s5"
             + "&source_id=src&event_id=12&payout_amount=1.50&sale_amount=19.90&currency=EUR&conversion_id=c9&order_id=o8"
-            + "&coupon_code=SAVE10&adv1=a1&adv2=a2&adv3=a3&adv4=a4&adv5=a5&timestamp=1690000000&postback_id=17&random=42")
+            + "&coupon_code=SAVE10&adv1=a1&adv2=a2&adv3=a3&adv4=a4&adv5=a5&timestamp=1690000000&postback_id=17&random=42"
+            + "&sub6=s6&sub7=s7&sub8=s8&sub9=s9&sub10=s10&adv6=a6&adv7=a7&adv8=a8&adv9=a9&adv10=a10&event_name=buy%20now&fire_id=fire_1")
         record[.timestamp] = nil
         #expect(try URLTemplate.compile("https://p/?t={timestamp}&c={sub1}").expand(record, context: Self.context)
             == "https://p/?t=1700000000&c=s1")

@@ -26,6 +26,10 @@ struct HostileURLTests {
         let atFire = HostileURL.table.filter { !$0.isRefusedAtLoad }
         try refusedAtLoad(atLoad, namespace: namespace)
         try firedOrRefused(atFire, namespace: namespace, listener: listener)
+        // Issue 15: the same address rules for POST fires. Every row refused at fire time
+        // without a redirect, again as a signed JSON POST: each refused, none connected.
+        let refusedPOSTs = atFire.filter { if case .failed = $0.expected { $0.hops.isEmpty } else { false } }
+        try refusedAsPOST(refusedPOSTs, namespace: namespace)
 
         try listener.settle()
         let forbiddenConnections = listener.accepted.filter { $0.key != HostileURL.partner.local }
@@ -60,6 +64,24 @@ struct HostileURLTests {
             #expect(run.result.stderr.contains(line), "row \(row.id), \(row.what): the daemon said \(run.result.stderr)")
         }
         #expect(fixture.files(in: "incoming") == ["refused.jsonl"], "a refused catalog must not claim anything")
+    }
+
+    /// The rows as POST postbacks (a JSON body, a header, a signing secret): every one
+    /// dead-lettered with its row's reason, nothing reaching any listener (checked by the caller).
+    private func refusedAsPOST(_ rows: [HostileURL], namespace: NetworkNamespace) throws {
+        let fixture = try SpoolFixture(catalog: HostileURL.catalog(rows, post: true), settings: HostileURL.settings)
+        defer { fixture.remove() }
+        try fixture.drop("hostile-post.jsonl", HostileURL.records(rows))
+        let (summary, result) = try fixture.runOnce(in: namespace, environment: HostileURL.proxyEnvironment)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(summary["fires"] == Double(rows.count) && summary["failed"] == Double(rows.count), "\(summary)")
+        let ledger = Outcomes.ledger(fixture.read("done", "hostile-post.jsonl.ledger"))
+        for row in rows {
+            guard case .failed(let reason) = row.expected else { continue }
+            #expect(ledger[row.id]?.outcome == "failed" && ledger[row.id]?.reason.hasPrefix(reason) == true,
+                    "POST row \(row.id), \(row.what): ledger \(String(describing: ledger[row.id]))")
+        }
+        print("hostile URLs as POST: \(rows.count) rows, \(rows.count) refused at fire time")
     }
 
     /// One catalog with every other row, one record per row, one `--once` run in the namespace.
@@ -371,10 +393,17 @@ struct HostileURL: Sendable {
     // MARK: building the inputs
 
     /// One specific postback per row, on partner `id`, offer 1.
-    static func catalog(_ rows: [HostileURL]) throws -> String {
+    static func catalog(_ rows: [HostileURL], post: Bool = false) throws -> String {
         let postbacks = rows.map { row -> [String: Any] in
-            ["id": row.id, "status": "active", "type": "conversion", "level": "specific", "partner_id": row.id,
-             "offer_id": 1, "delivery": "postback", "url": row.url]
+            var entry: [String: Any] = ["id": row.id, "status": "active", "type": "conversion", "level": "specific", "partner_id": row.id,
+                                        "offer_id": 1, "delivery": "postback", "url": row.url]
+            if post {
+                entry["method"] = "POST"
+                entry["body"] = #"{"click": "{sub1}", "payout": {payout_amount}}"#
+                entry["headers"] = ["X-Click": "{sub1}"]
+                entry["signing_secret"] = "whsec_MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY="
+            }
+            return entry
         }
         return String(decoding: try JSONSerialization.data(withJSONObject: ["postbacks": postbacks]), as: UTF8.self)
     }

@@ -12,11 +12,14 @@ import Synchronization
 ///     /reset                      reset the connection (RST) instead of answering
 ///     /redirect?to=URL            302 to URL        /loop   302 to /loop, forever
 ///     /body/N                     200 with N bytes of "x" (sent in 64 KiB chunks)
+///     /sequence/A,B,...           answer A to the first arrival of this exact target, B to
+///                                 the next, ...; the last code again after that
 ///     /chaos/SEED?QUERY           a fault drawn from SEED, the whole target and how many times
 ///                                 that target arrived before (see `ChaosOutcome`)
 ///
 /// and it counts what the engine did to it: connections accepted, connections and requests
-/// open at once (the per-host cap), requests seen, requests answered 2xx, chaos dealt.
+/// open at once (the per-host cap), requests seen, requests answered 2xx, chaos dealt; and it
+/// keeps every request whole (method, headers, body bytes) in `stats.received`.
 public final class TestServer: Sendable {
     public let host: String
     public let port: Int
@@ -65,6 +68,8 @@ public final class TestServer: Sendable {
             var succeededURIs: [String] = []
             var chaosArrivals: [String: Int] = [:]
             var chaosOutcomes: [ChaosOutcome: Int] = [:]
+            var received: [ReceivedRequest] = []
+            var sequenceArrivals: [String: Int] = [:]
         }
         private let counts = Mutex(Counts())
 
@@ -80,6 +85,20 @@ public final class TestServer: Sendable {
         public var succeededURIs: [String] { counts.withLock { $0.succeededURIs } }
         /// How many times each chaos outcome was dealt, for a soak test's report.
         public var chaosOutcomes: [ChaosOutcome: Int] { counts.withLock { $0.chaosOutcomes } }
+
+        /// Every request whole, in arrival order.
+        public var received: [ReceivedRequest] { counts.withLock { $0.received } }
+
+        func receivedWhole(_ request: ReceivedRequest) { counts.withLock { $0.received.append(request) } }
+
+        /// How many times `uri` arrived before this one (for `/sequence/`).
+        func sequenceArrival(_ uri: String) -> Int {
+            counts.withLock {
+                let n = $0.sequenceArrivals[uri, default: 0]
+                $0.sequenceArrivals[uri] = n + 1
+                return n
+            }
+        }
 
         func answered2xx(uri: String) { counts.withLock { $0.succeededURIs.append(uri) } }
 
@@ -145,17 +164,27 @@ private final class Responder: ChannelInboundHandler {
     init(stats: TestServer.Stats) { self.stats = stats }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .end = unwrapInboundIn(data) else {
-            if case .head(let head) = unwrapInboundIn(data) { self.head = head }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            body = []
             return
+        case .body(let buffer):
+            body.append(contentsOf: buffer.readableBytesView)
+            return
+        case .end:
+            break
         }
         guard let head else { return }
+        stats.receivedWhole(ReceivedRequest(
+            method: head.method.rawValue, uri: head.uri, headers: head.headers.map { ($0.name, $0.value) }, body: body))
         stats.requestStarted(uri: head.uri)
         answering = true
         route(context: context, uri: head.uri)
     }
 
     private var head: HTTPRequestHead?
+    private var body: [UInt8] = []
 
     func channelInactive(context: ChannelHandlerContext) {
         if answering { finishRequest() }
@@ -188,6 +217,10 @@ private final class Responder: ChannelInboundHandler {
             respond(context, status: 302, headers: [("Location", "/loop")])
         case "body":
             sendBody(context, size: Int(parts[1]) ?? 0)
+        case "sequence":
+            let codes = (parts.count > 1 ? parts[1] : "").split(separator: ",").compactMap { Int($0) }
+            let n = stats.sequenceArrival(uri)
+            respond(context, status: codes.isEmpty ? 500 : codes[min(n, codes.count - 1)])
         case "chaos":
             let rawQuery = uri.split(separator: "?", maxSplits: 1).dropFirst().first.map(String.init) ?? ""
             chaos(context, seed: parts.count > 1 ? UInt64(parts[1]) ?? 0 : 0, uri: uri, query: rawQuery)
@@ -410,5 +443,19 @@ public enum ChaosOutcome: String, CaseIterable, Sendable, Hashable, Comparable {
 
     public static func < (a: ChaosOutcome, b: ChaosOutcome) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// One request as the server read it.
+public struct ReceivedRequest: Sendable {
+    public var method: String
+    public var uri: String
+    /// In arrival order, names as sent.
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    /// The first value of a header, by name in any case.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }
 }

@@ -81,4 +81,22 @@ let benchmarks: @Sendable () -> Void = {
         let record = CatalogFixtures.singleFireRecord(index100k, level: .specific)
         return (index100k.resolve(record).fires.first!, record)
     }
+
+    // Issue 15: a POST body in JSON, 9 macros (strings escaped in place, amounts and ids bare),
+    // expanded into a reused buffer as the URL is. Target: no allocation per fire, as for URLs.
+    Benchmark("expand only, JSON body, 9 macros") { (benchmark: Benchmark, state: (BodyTemplate, Record)) in
+        let (body, record) = state
+        var out: [UInt8] = []
+        out.reserveCapacity(1024)
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            out.removeAll(keepingCapacity: true)
+            body.expand(record, context: .init(postbackID: 17, arrivalTime: 1_795_000_000, random: 42), into: &out)
+            blackHole(out.count)
+        }
+        benchmark.stopMeasurement()
+    } setup: {
+        let body = try! BodyTemplate.compile(CatalogFixtures.jsonBody, contentType: .json)
+        return (body, CatalogFixtures.conversion(partner: 7, offer: 3))
+    }
 }

@@ -129,6 +129,9 @@ public enum CatalogFixtures {
         return record
     }
 
+    /// A POST body of a mobile tracker's kind: 9 macros, strings in quotes, amounts and ids bare.
+    public static let jsonBody = #"{"click_id": "{sub1}", "transaction": "{transaction_id}", "payout": {payout_amount}, "sale": {sale_amount}, "currency": "{currency}", "order": "{order_id}", "offer": {offer_id}, "note": "{adv1}", "ts": {timestamp}}"#
+
     /// A partner and an offer that no generated postback names.
     public static let unknownID: Int64 = 999_999_999
 
