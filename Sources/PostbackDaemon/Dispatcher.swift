@@ -210,7 +210,6 @@ final class Dispatcher: Sendable {
         var url: [UInt8] = []
         url.reserveCapacity(512)
         var random = SplitMix64.cacheBuster()
-        let tooLong = "longer than max_line_size (\(file.maxLineBytes) bytes)"
         do {
             // A chunk at a time: a line's bytes are valid during the call, and `range` is where
             // they are in the file, for the recorder to read again (a deferred fire's record).
@@ -218,7 +217,9 @@ final class Dispatcher: Sendable {
                 if isStopping { return false }
                 let range = line.range
                 let record: Record
-                switch line.tooLong ? .failure(.init(message: tooLong)) : RecordParser.parse(line: line.bytes) {
+                switch line.tooLong
+                    ? .failure(.init(message: "longer than max_line_size (\(file.maxLineBytes) bytes)"))
+                    : RecordParser.parse(line: line.bytes) {
                 case .failure(let rejection):
                     if !file.replay.hasOutcome(line: line.number, postbackID: 0) {
                         recorder.recordOnly(work, line: line.number, rejection: rejection.message, raw: range)

@@ -79,8 +79,10 @@ final class Recorder: @unchecked Sendable {
 
     // MARK: files
 
+    /// A file the dispatcher starts on; handed over in line with the results (no hop of its
+    /// own: for a stream of one-record files a hop per file cost as much as its fire).
     func opened(_ work: FileWork) {
-        queue.async { self.open[ObjectIdentifier(work)] = work }
+        hand(.opened(work))
     }
 
     /// Called when the last outcome of a file is in: flush, then remove it from active/.
@@ -88,7 +90,7 @@ final class Recorder: @unchecked Sendable {
     /// one directory fsync for all the small ones (a sync per file held a stream of
     /// one-record files to a few hundred files a second).
     func finish(_ work: FileWork) {
-        queue.async { self.finishOnQueue(work) }
+        hand(.finished(work))
     }
 
     /// `finish` from code already on `queue`: no hop, so no flush can come between.
@@ -232,22 +234,25 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
-    /// A fire's result as the driver thread hands it over, waiting for the queue.
-    private enum Completion {
+    /// What the other threads hand the queue, in the order they hand it: fires' results
+    /// (from the driver thread) and files starting and ending (from the dispatcher).
+    private enum Handed {
         case fromFile(FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64)
         case retried(FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64)
+        case opened(FileWork)
+        case finished(FileWork)
     }
 
-    /// Results waiting to be recorded. The driver thread appends; the queue takes them all at
-    /// once. One queue hop per batch instead of one per fire: a hop per fire (a closure, a
-    /// GCD work item and often a thread wake-up) cost more than recording the outcome.
-    private let waiting = Mutex<[Completion]>([])
+    /// Handed over and waiting for the queue, which takes them all at once. One queue hop per
+    /// batch instead of one per fire: a hop per fire (a closure, a GCD work item and often a
+    /// thread wake-up) cost more than recording the outcome.
+    private let waiting = Mutex<[Handed]>([])
     /// The queue's spare buffer, swapped with `waiting` so neither side allocates per batch.
-    private var spare: [Completion] = []
+    private var spare: [Handed] = []
 
-    private func hand(_ completion: Completion) {
+    private func hand(_ handed: Handed) {
         let first = waiting.withLock { waiting in
-            waiting.append(completion)
+            waiting.append(handed)
             return waiting.count == 1
         }
         if first { queue.async { self.recordWaiting() } }
@@ -264,6 +269,10 @@ final class Recorder: @unchecked Sendable {
                     record(result, work: work, subject: subject, raw: raw, sentAt: sentAt)
                 case .retried(let result, let taken, let subject, let sentAt):
                     record(result, taken: taken, subject: subject, sentAt: sentAt)
+                case .opened(let work):
+                    open[ObjectIdentifier(work)] = work
+                case .finished(let work):
+                    finishOnQueue(work)
                 }
             }
         }
