@@ -83,6 +83,7 @@ let package = Package(
                 "PostbackMetrics",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["README.md"],  // the stages and their threads, for readers
             swiftSettings: crashPoints),
 
         .executableTarget(
