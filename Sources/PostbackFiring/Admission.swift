@@ -14,26 +14,12 @@ final class Admission: @unchecked Sendable {
     private let globalLimit: Int
     private let hostLimit: Int
     @exclusivity(unchecked) private var globalInUse = 0
-    /// Only hosts with a fire in flight or waiting; one entry so each step hashes once.
-    @exclusivity(unchecked) private var hosts: [String: HostState] = [:]
+    /// One `Destination` per host key with a fire in flight or waiting; one entry so each step
+    /// hashes once. This lock is the destinations' owner.
+    @exclusivity(unchecked) private var hosts: [String: Destination] = [:]
     @exclusivity(unchecked) private var globalWaiters = Deque<Waiter>()
 
-    fileprivate struct HostState {
-        var inUse = 0
-        var waiters = Deque<Waiter>()
-        /// When each request of the host still waiting for its answer went out (monotonic ms,
-        /// reported by the driver when curl sends it), oldest first; a finished fire that was
-        /// sent gives back the oldest. The partner's clock: time a fire waits for a slot, a
-        /// connection or a TLS handshake of ours is not in it. Fires of one host finish
-        /// roughly in order, and where they do not this understates the age, which errs
-        /// towards waiting.
-        var awaiting = Deque<Int64>()
-        /// Found slow (full, its oldest answer `slowAfter` late); stays so until answers come
-        /// sooner, so a slow host whose slots all refill at once is not waited for again.
-        var slow = false
-    }
-
-    fileprivate enum Waiter {
+    enum Waiter {
         case task(CheckedContinuation<Void, Never>, host: String)
         case thread(Ticket)
 
@@ -46,7 +32,7 @@ final class Admission: @unchecked Sendable {
     }
 
     /// A blocked thread's place in line; `granted` is guarded by the admission lock.
-    fileprivate final class Ticket {
+    final class Ticket {
         let host: String
         var granted = false
         /// Holds its host slot (and may be waiting for a global one).
@@ -89,7 +75,7 @@ final class Admission: @unchecked Sendable {
     func tryAcquire(host: String) -> Bool? {
         lock.withLock {
             guard globalWaiters.isEmpty, globalInUse < globalLimit else { return nil }
-            guard hosts[host, default: HostState()].takeIfFree(limit: hostLimit) else { return nil }
+            guard hosts[host, default: Destination()].takeIfFree(limit: hostLimit) else { return nil }
             globalInUse += 1
             return startsAtOnce(hostInUse: hosts[host]!.inUse)
         }
@@ -120,8 +106,8 @@ final class Admission: @unchecked Sendable {
     func acquireBlockingUnlessHostSlow(host: String) -> Bool? {
         if let atOnce = tryAcquire(host: host) { return atOnce }
         return lock.withLock { () -> Bool? in
-            if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
-                hosts[host]!.slow = true
+            if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
+                hosts[host]!.slowness.markSlow()
                 return nil
             }
             let ticket = Ticket(host: host)
@@ -134,12 +120,12 @@ final class Admission: @unchecked Sendable {
                     continue
                 }
                 // Nothing sent yet (connecting): look again after `slowAfter`.
-                let oldest = hosts[host]?.awaiting.first ?? monotonicMillis()
+                let oldest = hosts[host]?.slowness.oldestSent ?? monotonicMillis()
                 let deadline = (oldest + slowAfter) * 1_000_000
                 if !lock.wait(untilMonotonicNanos: deadline), !ticket.granted, !ticket.hasHostSlot,
-                    hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
+                    hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
                     ticket.abandoned = true
-                    hosts[host]?.slow = true
+                    hosts[host]?.slowness.markSlow()
                     return nil
                 }
             }
@@ -161,13 +147,13 @@ final class Admission: @unchecked Sendable {
     func markSent(hosts sent: [String]) {
         let now = monotonicMillis()
         lock.withLock {
-            var last: (host: String, index: [String: HostState].Index)?
+            var last: (host: String, index: [String: Destination].Index)?
             for host in sent {
-                let index: [String: HostState].Index?
+                let index: [String: Destination].Index?
                 if let last, last.host == host { index = last.index } else { index = hosts.index(forKey: host) }
                 guard let i = index else { continue }
                 last = (host, i)
-                hosts.values[i].awaiting.append(now)
+                hosts.values[i].slowness.sent(at: now)
             }
         }
     }
@@ -177,14 +163,15 @@ final class Admission: @unchecked Sendable {
     func release<S: Sequence<FinishedSlot>>(_ finished: S) {
         var resume: [CheckedContinuation<Void, Never>] = []
         var wokeThread = false
+        let now = monotonicMillis()
         lock.withLock {
             // Finished fires come in runs for the same host: hash once per run, not per fire
             // (this runs on the driver thread, the engine's bottleneck).
-            var last: (host: String, index: [String: HostState].Index)?
+            var last: (host: String, index: [String: Destination].Index)?
             for slot in finished {
                 let host = slot.host
                 // Hand the host slot to the next waiter for the host, or give it back.
-                let index: [String: HostState].Index?
+                let index: [String: Destination].Index?
                 if let last, last.host == host {
                     index = last.index
                 } else {
@@ -192,7 +179,7 @@ final class Admission: @unchecked Sendable {
                     last = index.map { (host, $0) }
                 }
                 if let i = index {
-                    if let next = hosts.values[i].releaseOrHandOff(wasSent: slot.wasSent, slowAfter: slowAfter) {
+                    if let next = hosts.values[i].releaseOrHandOff(wasSent: slot.wasSent, slowAfter: slowAfter, now: now) {
                         next.tookHostSlot()
                         requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
@@ -215,7 +202,7 @@ final class Admission: @unchecked Sendable {
     }
 
     private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>]) {
-        if hosts[waiter.host, default: HostState()].takeOrQueue(waiter, limit: hostLimit) {
+        if hosts[waiter.host, default: Destination()].takeOrQueue(waiter, limit: hostLimit) {
             waiter.tookHostSlot()
             var ignored = false
             requestGlobalSlot(waiter, resume: &resume, wokeThread: &ignored)
@@ -251,38 +238,5 @@ extension Admission.Waiter {
     /// Marks a blocked thread as holding its host slot: from then on it cannot give up.
     func tookHostSlot() {
         if case .thread(let ticket) = self { ticket.hasHostSlot = true }
-    }
-}
-
-extension Admission.HostState {
-    /// All its slots are taken and it is marked slow or its oldest request sent has waited
-    /// `slowAfter` ms for its answer: not worth waiting for.
-    func isSlow(limit: Int, slowAfter: Int64) -> Bool {
-        inUse >= limit && (slow || monotonicMillis() - (awaiting.first ?? .max) >= slowAfter)
-    }
-
-    /// Takes a slot if one is free and nobody is waiting ahead.
-    mutating func takeIfFree(limit: Int) -> Bool {
-        guard waiters.isEmpty, inUse < limit else { return false }
-        inUse += 1
-        return true
-    }
-
-    mutating func takeOrQueue(_ waiter: Admission.Waiter, limit: Int) -> Bool {
-        if takeIfFree(limit: limit) { return true }
-        waiters.append(waiter)
-        return false
-    }
-
-    /// A finished fire's slot: straight to the first waiter still waiting (count unchanged),
-    /// or freed. Waiters that gave up are dropped on the way.
-    mutating func releaseOrHandOff(wasSent: Bool, slowAfter: Int64) -> Admission.Waiter? {
-        if wasSent, let oldest = awaiting.popFirst(), slow, monotonicMillis() - oldest < slowAfter { slow = false }
-        while let next = waiters.popFirst() {
-            if case .thread(let ticket) = next, ticket.abandoned { continue }
-            return next
-        }
-        inUse -= 1
-        return nil
     }
 }
