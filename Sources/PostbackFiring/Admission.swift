@@ -1,4 +1,6 @@
 import DequeModule
+import PostbackCore
+import Synchronization
 
 /// The global and per-host caps on fires handed to curl. Callers wait here, outside curl,
 /// because CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit;
@@ -18,6 +20,12 @@ final class Admission: @unchecked Sendable {
     /// hashes once. This lock is the destinations' owner.
     @exclusivity(unchecked) private var hosts: [String: Destination] = [:]
     @exclusivity(unchecked) private var globalWaiters = Deque<Waiter>()
+    /// For breakers made from now on; a reload retunes the kept ones too.
+    @exclusivity(unchecked) private var breakerConfiguration = Destination.Breaker.Configuration()
+    /// How many destinations hold a breaker (read without the lock): while none does, the
+    /// breaker's questions (one per fire, on the dispatcher and the driver thread) are
+    /// answered without taking the lock. Only grows, as breakers are kept once made.
+    private let breakersKept = Atomic<Int>(0)
 
     enum Waiter {
         case task(CheckedContinuation<Void, Never>, host: String)
@@ -183,8 +191,14 @@ final class Admission: @unchecked Sendable {
                         next.tookHostSlot()
                         requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
-                        hosts.remove(at: i)
-                        last = nil  // indices are invalid after a removal
+                        if hosts.values[i].breaker == nil {
+                            hosts.remove(at: i)
+                            last = nil  // indices are invalid after a removal
+                        } else {
+                            // Kept for its breaker; the slow-host rule starts afresh, as for
+                            // a destination made anew.
+                            hosts.values[i].slowness = SlowHostRule()
+                        }
                     }
                 }
                 if let waiter = globalWaiters.popFirst() {
@@ -227,6 +241,54 @@ final class Admission: @unchecked Sendable {
             ticket.granted = true
             ticket.startsAtOnce = startsAtOnce(hostInUse: hosts[ticket.host]?.inUse ?? 0)
             wokeThread = true
+        }
+    }
+
+    // MARK: the circuit breaker of each destination
+
+    /// Asks the host's breaker before sending: `.allow` for a host that never failed.
+    func admitByBreaker(host: String, now: ContinuousClock.Instant = .now) -> Destination.Breaker.Admission {
+        if breakersKept.load(ordering: .acquiring) == 0 { return .allow }
+        return lock.withLock {
+            guard let i = hosts.index(forKey: host), hosts.values[i].breaker != nil else { return .allow }
+            return hosts.values[i].breaker!.admit(now: now)
+        }
+    }
+
+    /// An answer (or a failure) of the host that says something about its health. Only a
+    /// failure makes a breaker: closed breakers of hosts that never failed are not kept.
+    func recordForBreaker(host: String, success: Bool, wasProbe: Bool, now: ContinuousClock.Instant = .now) {
+        if success && breakersKept.load(ordering: .acquiring) == 0 { return }
+        lock.withLock {
+            if success && hosts[host]?.breaker == nil { return }
+            if hosts[host]?.breaker == nil {
+                hosts[host, default: Destination()].breaker = Destination.Breaker(configuration: breakerConfiguration)
+                breakersKept.add(1, ordering: .releasing)
+            }
+            hosts[host]!.breaker!.record(success: success, now: now, wasProbe: wasProbe)
+        }
+    }
+
+    /// A reload's breaker settings: for breakers made from now on and for every one kept
+    /// (their failure counts stay).
+    func updateBreakers(_ configuration: Destination.Breaker.Configuration) {
+        lock.withLock {
+            breakerConfiguration = configuration
+            for i in hosts.indices where hosts.values[i].breaker != nil {
+                hosts.values[i].breaker!.configuration = configuration
+            }
+        }
+    }
+
+    var currentBreakerConfiguration: Destination.Breaker.Configuration { lock.withLock { breakerConfiguration } }
+
+    /// Hosts whose breaker is open or probing, sorted.
+    var openBreakerHosts: [String] {
+        lock.withLock {
+            hosts.compactMap { host, destination in
+                guard let breaker = destination.breaker, breaker.phase != .closed else { return nil }
+                return host
+            }.sorted()
         }
     }
 

@@ -1,29 +1,36 @@
 import DequeModule
+import PostbackCore
 
-/// One destination (a `HostKey`): what the engine knows about it while it has fires in flight
-/// or waiting for a slot.
+/// One destination (a `HostKey`): its slots, its slow-host state and its circuit breaker.
 ///
-/// - Owner: `Admission`, which holds one per key in flight, created by the first fire and
-///   dropped when the last slot comes back; every field is read and changed only under the
-///   admission lock (producer threads acquire, the driver thread releases and reports sends).
+/// - Owner: `Admission`, which holds one per key, created by the first fire (or failure) and
+///   dropped when the last slot comes back unless it holds a breaker; every field is read and
+///   changed only under the admission lock (producer threads acquire, the driver thread
+///   releases and reports sends, the daemon asks and tells the breaker).
 /// - The driver's `HostLane` is the driver thread's own view of the same key: the fires that
 ///   hold a slot here but wait for a curl slot there. It is not folded in because it is read
 ///   and written for every transfer on the driver thread without a lock (the engine's
 ///   bottleneck; Benchmarks/driver); putting it under the admission lock would add a lock
 ///   round trip per transfer to the hot path. Both are keyed by `HostKey`, so they cannot
 ///   disagree about which fires are one host's.
-/// - The circuit breaker (`HostBreakers` in PostbackDaemon, a `CircuitBreaker` per key) is
-///   still kept by the daemon, keyed by the same `HostKey` (the template's): it has to outlive
-///   the destination's last fire in flight, which this entry does not.
+/// - Its circuit breaker is here too (asked by the daemon's dispatcher before sending, told
+///   by its recorder on the driver thread, through `FiringEngine` and `HostBreakers`): an
+///   entry with a breaker is kept after its last fire, so a dead partner stays held back.
+///   The daemon keys it by the template's `HostKey`, the engine by the expanded URL's: the
+///   same function, so one entry.
 ///
-/// The decisions are pure: `SlowHostRule` (is this host slow?) takes the time in, and the
-/// slot rules below are plain value mutations, so Admission's lock is only the owner.
+/// The decisions are pure: `SlowHostRule` (is this host slow?) and `CircuitBreaker` (PostbackCore)
+/// take the time in, and the slot rules below are plain value mutations, so Admission's lock
+/// is only the owner.
 struct Destination {
     /// Slots taken: fires in curl or queued in the driver (at most Admission's host limit).
     var inUse = 0
     /// Fires waiting for a slot of this destination, FIFO.
     var waiters = Deque<Admission.Waiter>()
     var slowness = SlowHostRule()
+    typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
+    /// Made by the host's first failure; nil (closed, never failed) for the healthy many.
+    var breaker: Breaker?
 
     /// All its slots are taken and the slow-host rule says its answers are late.
     func isSlow(limit: Int, slowAfter: Int64, now: Int64) -> Bool {

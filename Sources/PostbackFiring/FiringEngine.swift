@@ -80,6 +80,30 @@ public final class FiringEngine: Sendable {
     /// lines and metrics).
     public var inFlight: Int { admission.inFlight }
 
+    // MARK: circuit breakers, one per destination (kept in its `Destination`)
+
+    public typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
+
+    /// Asks the breaker of `host` (a `HostKey`) before sending a fire there.
+    public func admitByBreaker(host: String) -> Breaker.Admission {
+        admission.admitByBreaker(host: host)
+    }
+
+    /// Tells the breaker of `host` whether the host answered usefully.
+    public func recordForBreaker(host: String, success: Bool, wasProbe: Bool) {
+        admission.recordForBreaker(host: host, success: success, wasProbe: wasProbe)
+    }
+
+    public var breakerConfiguration: Breaker.Configuration { admission.currentBreakerConfiguration }
+
+    /// New breaker settings, for every destination (their failure counts stay).
+    public func updateBreakers(_ configuration: Breaker.Configuration) {
+        admission.updateBreakers(configuration)
+    }
+
+    /// Hosts whose breaker is open or probing, sorted.
+    public var openBreakerHosts: [String] { admission.openBreakerHosts }
+
     /// `startsAtOnce`: wake the driver for it (`Admission.startsAtOnce`).
     private func hand(_ job: Job, startsAtOnce: Bool) {
         if !driver.enqueue(job, wake: startsAtOnce) {

@@ -23,4 +23,29 @@ struct HostKeyAgreementTests {
         let template = try URLTemplate.compile(b.replacingOccurrences(of: "c=2", with: "c={sub1}") + (b.contains("?") ? "" : "?c={sub1}"))
         #expect(template.hostKey == FiringEngine.hostKey(a))
     }
+
+    /// The breaker lives in the same `Destination` as the slots: a failure recorded under one
+    /// spelling holds back the other, and the breaker outlives the host's last fire in flight.
+    @Test func theBreakerIsTheDestinationsAndOutlivesItsFires() {
+        let admission = Admission(globalLimit: 10, hostLimit: 2, runningGlobalLimit: 10, runningHostLimit: 2)
+        admission.updateBreakers(.init(consecutiveFailures: 2, window: 10, failureRatio: 0.5, minimumSamples: 10, coolDown: .seconds(60)))
+        let a = FiringEngine.hostKey("https://partner.example/pb?c=1")
+        let b = FiringEngine.hostKey("HTTPS://Partner.Example:443/pb?c=2")
+        #expect(admission.admitByBreaker(host: a) == .allow)
+        #expect(admission.tryAcquire(host: a) != nil)
+        admission.release(CollectionOfOne(FinishedSlot(host: a, wasSent: true)))
+        admission.recordForBreaker(host: a, success: false, wasProbe: false)
+        admission.recordForBreaker(host: b, success: false, wasProbe: false)
+        guard case .reject = admission.admitByBreaker(host: b) else {
+            Issue.record("two failures in a row, one under each spelling, open the one breaker")
+            return
+        }
+        #expect(admission.openBreakerHosts == ["partner.example"])
+        #expect(admission.admitByBreaker(host: FiringEngine.hostKey("http://other.example/")) == .allow)
+        // Its slots still work, and giving the last one back keeps the breaker.
+        #expect(admission.tryAcquire(host: b) != nil)
+        admission.release(CollectionOfOne(FinishedSlot(host: b, wasSent: false)))
+        #expect(admission.openBreakerHosts == ["partner.example"])
+        #expect(admission.inFlight == 0)
+    }
 }
