@@ -16,8 +16,8 @@ final class Admission: @unchecked Sendable {
     private let globalLimit: Int
     private let hostLimit: Int
     @exclusivity(unchecked) private var globalInUse = 0
-    /// One `Destination` per host key with a fire in flight or waiting; one entry so each step
-    /// hashes once. This lock is the destinations' owner.
+    /// One `Destination` per host key with a fire in flight or waiting, or a breaker (kept once
+    /// the host failed); one entry so each step hashes once. This lock is their owner.
     @exclusivity(unchecked) private var hosts: [String: Destination] = [:]
     @exclusivity(unchecked) private var globalWaiters = Deque<Waiter>()
     /// For breakers made from now on; a reload retunes the kept ones too.
