@@ -13,8 +13,9 @@ public struct URLTemplate: Sendable, Equatable {
     let segments: [Segment]
     /// The macros used, in order of appearance.
     public let macros: [Macro]
-    /// The destination's host and port, lower-cased: fixed by the template (no macro may touch
-    /// it), so per-host caps and circuit breakers can key on it without parsing each fire's URL.
+    /// The destination's `HostKey`: fixed by the template (no macro may touch the authority),
+    /// so the circuit breaker can key on it without parsing each fire's URL; the engine finds
+    /// the same key in the expanded URL.
     public let hostKey: String
 
     /// What is wrong with a URL template, as shown after `url: `.
@@ -106,11 +107,9 @@ public struct URLTemplate: Sendable, Equatable {
             problems.append(Problem(message: "no click-ID macro; add one of {sub1}..{sub10} or {transaction_id} so the partner can attribute the fire"))
         }
         if !problems.isEmpty { throw Problems(all: problems) }
-        var authority = shape.host
-        if let port = shape.port { authority = bytes[shape.hostRange.lowerBound..<port.upperBound] }
         return URLTemplate(
             source: source, literalBytes: literal, segments: segments, macros: macros,
-            hostKey: String(decoding: authority, as: UTF8.self).lowercased())
+            hostKey: bytes.withUnsafeBufferPointer { HostKey.of($0) })
     }
 
     /// The values a fire supplies that are not in the record, so expansion stays pure.

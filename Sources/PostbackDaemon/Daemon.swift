@@ -67,7 +67,7 @@ public final class Daemon: Sendable {
         FileDescriptorLimit.raise()
         engine = FiringEngine(configuration: settings.firingConfiguration)
         let (catalog, paused) = (catalog, paused)
-        let breakers = HostBreakers(configuration: settings.breakerConfiguration)
+        let breakers = HostBreakers(engine: engine, configuration: settings.breakerConfiguration)
         // Room for the recorder to stall on a slow fsync (a disk hiccup) without holding up
         // the next fires: 2,048 is 0.4 s of fires at 5,000/s (Benchmarks/latency; with 256,
         // fsync stalls under I/O load became 100-500 ms of queueing before firing), and at

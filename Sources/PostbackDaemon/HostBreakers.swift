@@ -1,41 +1,30 @@
 import PostbackCore
 import PostbackFiring
-import Synchronization
 
-/// One circuit breaker per destination host, shared by the firing loop (which asks before
-/// sending) and the recorder (which reports outcomes). A dead partner then costs no
-/// connections and no pool slots: its fires are deferred unsent until a probe gets through.
+/// The daemon's side of the circuit breaker per destination host: what counts as the host
+/// answering usefully. The breakers themselves are kept in the engine, one in each host's
+/// `Destination` beside its slots and slow-host state; the firing loop asks before sending
+/// and the recorder reports outcomes. A dead partner then costs no connections and no pool
+/// slots: its fires are deferred unsent until a probe gets through.
 final class HostBreakers: Sendable {
-    typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
-    private struct State {
-        var configuration: Breaker.Configuration
-        var breakers: [String: Breaker] = [:]
-    }
-    private let state: Mutex<State>
+    typealias Breaker = FiringEngine.Breaker
+    private let engine: FiringEngine
 
-    init(configuration: Breaker.Configuration) {
-        state = Mutex(State(configuration: configuration))
+    init(engine: FiringEngine, configuration: Breaker.Configuration) {
+        self.engine = engine
+        engine.updateBreakers(configuration)
     }
 
-    var configuration: Breaker.Configuration { state.withLock { $0.configuration } }
+    var configuration: Breaker.Configuration { engine.breakerConfiguration }
 
     /// A reload's breaker settings: for hosts seen from now on and for every breaker now kept
     /// (their failure counts stay).
     func update(_ configuration: Breaker.Configuration) {
-        state.withLock { state in
-            state.configuration = configuration
-            for host in state.breakers.keys { state.breakers[host]!.configuration = configuration }
-        }
+        engine.updateBreakers(configuration)
     }
 
     func admit(_ host: String) -> Breaker.Admission {
-        state.withLock { state in
-            // Closed breakers are the common case; only hosts that failed get an entry.
-            guard var breaker = state.breakers[host] else { return .allow }
-            let admission = breaker.admit(now: .now)
-            state.breakers[host] = breaker
-            return admission
-        }
+        engine.admitByBreaker(host: host)
     }
 
     /// Whether the host answered usefully: an answer below 500 other than 429 proves it is
@@ -45,21 +34,9 @@ final class HostBreakers: Sendable {
     func record(_ host: String, _ result: FireResult, wasProbe: Bool) {
         if !result.judgesPartner { return }
         let success = result.status.map { $0 < 500 && $0 != 429 } ?? false
-        state.withLock { state in
-            if success && state.breakers[host] == nil { return }
-            var breaker = state.breakers[host] ?? Breaker(configuration: state.configuration)
-            breaker.record(success: success, now: .now, wasProbe: wasProbe)
-            state.breakers[host] = breaker
-        }
+        engine.recordForBreaker(host: host, success: success, wasProbe: wasProbe)
     }
 
     /// Hosts whose breaker is open or probing, for STATUS= and logs.
-    var openHosts: [String] {
-        state.withLock { state in
-            state.breakers.compactMap { host, breaker in
-                if case .closed = breaker.phase { return nil }
-                return host
-            }.sorted()
-        }
-    }
+    var openHosts: [String] { engine.openBreakerHosts }
 }

@@ -1,4 +1,6 @@
 import DequeModule
+import PostbackCore
+import Synchronization
 
 /// The global and per-host caps on fires handed to curl. Callers wait here, outside curl,
 /// because CURLMOPT_MAX_HOST_CONNECTIONS queues excess transfers inside curl without limit;
@@ -14,26 +16,18 @@ final class Admission: @unchecked Sendable {
     private let globalLimit: Int
     private let hostLimit: Int
     @exclusivity(unchecked) private var globalInUse = 0
-    /// Only hosts with a fire in flight or waiting; one entry so each step hashes once.
-    @exclusivity(unchecked) private var hosts: [String: HostState] = [:]
+    /// One `Destination` per host key with a fire in flight or waiting, or a breaker (kept once
+    /// the host failed); one entry so each step hashes once. This lock is their owner.
+    @exclusivity(unchecked) private var hosts: [String: Destination] = [:]
     @exclusivity(unchecked) private var globalWaiters = Deque<Waiter>()
+    /// For breakers made from now on; a reload retunes the kept ones too.
+    @exclusivity(unchecked) private var breakerConfiguration = Destination.Breaker.Configuration()
+    /// How many destinations hold a breaker (read without the lock): while none does, the
+    /// breaker's questions (one per fire, on the dispatcher and the driver thread) are
+    /// answered without taking the lock. Only grows, as breakers are kept once made.
+    private let breakersKept = Atomic<Int>(0)
 
-    fileprivate struct HostState {
-        var inUse = 0
-        var waiters = Deque<Waiter>()
-        /// When each request of the host still waiting for its answer went out (monotonic ms,
-        /// reported by the driver when curl sends it), oldest first; a finished fire that was
-        /// sent gives back the oldest. The partner's clock: time a fire waits for a slot, a
-        /// connection or a TLS handshake of ours is not in it. Fires of one host finish
-        /// roughly in order, and where they do not this understates the age, which errs
-        /// towards waiting.
-        var awaiting = Deque<Int64>()
-        /// Found slow (full, its oldest answer `slowAfter` late); stays so until answers come
-        /// sooner, so a slow host whose slots all refill at once is not waited for again.
-        var slow = false
-    }
-
-    fileprivate enum Waiter {
+    enum Waiter {
         case task(CheckedContinuation<Void, Never>, host: String)
         case thread(Ticket)
 
@@ -46,7 +40,7 @@ final class Admission: @unchecked Sendable {
     }
 
     /// A blocked thread's place in line; `granted` is guarded by the admission lock.
-    fileprivate final class Ticket {
+    final class Ticket {
         let host: String
         var granted = false
         /// Holds its host slot (and may be waiting for a global one).
@@ -89,7 +83,7 @@ final class Admission: @unchecked Sendable {
     func tryAcquire(host: String) -> Bool? {
         lock.withLock {
             guard globalWaiters.isEmpty, globalInUse < globalLimit else { return nil }
-            guard hosts[host, default: HostState()].takeIfFree(limit: hostLimit) else { return nil }
+            guard hosts[host, default: Destination()].takeIfFree(limit: hostLimit) else { return nil }
             globalInUse += 1
             return startsAtOnce(hostInUse: hosts[host]!.inUse)
         }
@@ -120,8 +114,8 @@ final class Admission: @unchecked Sendable {
     func acquireBlockingUnlessHostSlow(host: String) -> Bool? {
         if let atOnce = tryAcquire(host: host) { return atOnce }
         return lock.withLock { () -> Bool? in
-            if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
-                hosts[host]!.slow = true
+            if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
+                hosts[host]!.slowness.markSlow()
                 return nil
             }
             let ticket = Ticket(host: host)
@@ -134,12 +128,12 @@ final class Admission: @unchecked Sendable {
                     continue
                 }
                 // Nothing sent yet (connecting): look again after `slowAfter`.
-                let oldest = hosts[host]?.awaiting.first ?? monotonicMillis()
+                let oldest = hosts[host]?.slowness.oldestSent ?? monotonicMillis()
                 let deadline = (oldest + slowAfter) * 1_000_000
                 if !lock.wait(untilMonotonicNanos: deadline), !ticket.granted, !ticket.hasHostSlot,
-                    hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter) == true {
+                    hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
                     ticket.abandoned = true
-                    hosts[host]?.slow = true
+                    hosts[host]?.slowness.markSlow()
                     return nil
                 }
             }
@@ -161,13 +155,13 @@ final class Admission: @unchecked Sendable {
     func markSent(hosts sent: [String]) {
         let now = monotonicMillis()
         lock.withLock {
-            var last: (host: String, index: [String: HostState].Index)?
+            var last: (host: String, index: [String: Destination].Index)?
             for host in sent {
-                let index: [String: HostState].Index?
+                let index: [String: Destination].Index?
                 if let last, last.host == host { index = last.index } else { index = hosts.index(forKey: host) }
                 guard let i = index else { continue }
                 last = (host, i)
-                hosts.values[i].awaiting.append(now)
+                hosts.values[i].slowness.sent(at: now)
             }
         }
     }
@@ -177,14 +171,15 @@ final class Admission: @unchecked Sendable {
     func release<S: Sequence<FinishedSlot>>(_ finished: S) {
         var resume: [CheckedContinuation<Void, Never>] = []
         var wokeThread = false
+        let now = monotonicMillis()
         lock.withLock {
             // Finished fires come in runs for the same host: hash once per run, not per fire
             // (this runs on the driver thread, the engine's bottleneck).
-            var last: (host: String, index: [String: HostState].Index)?
+            var last: (host: String, index: [String: Destination].Index)?
             for slot in finished {
                 let host = slot.host
                 // Hand the host slot to the next waiter for the host, or give it back.
-                let index: [String: HostState].Index?
+                let index: [String: Destination].Index?
                 if let last, last.host == host {
                     index = last.index
                 } else {
@@ -192,12 +187,18 @@ final class Admission: @unchecked Sendable {
                     last = index.map { (host, $0) }
                 }
                 if let i = index {
-                    if let next = hosts.values[i].releaseOrHandOff(wasSent: slot.wasSent, slowAfter: slowAfter) {
+                    if let next = hosts.values[i].releaseOrHandOff(wasSent: slot.wasSent, slowAfter: slowAfter, now: now) {
                         next.tookHostSlot()
                         requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
-                        hosts.remove(at: i)
-                        last = nil  // indices are invalid after a removal
+                        if hosts.values[i].breaker == nil {
+                            hosts.remove(at: i)
+                            last = nil  // indices are invalid after a removal
+                        } else {
+                            // Kept for its breaker; the slow-host rule starts afresh, as for
+                            // a destination made anew.
+                            hosts.values[i].slowness = SlowHostRule()
+                        }
                     }
                 }
                 if let waiter = globalWaiters.popFirst() {
@@ -215,7 +216,7 @@ final class Admission: @unchecked Sendable {
     }
 
     private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>]) {
-        if hosts[waiter.host, default: HostState()].takeOrQueue(waiter, limit: hostLimit) {
+        if hosts[waiter.host, default: Destination()].takeOrQueue(waiter, limit: hostLimit) {
             waiter.tookHostSlot()
             var ignored = false
             requestGlobalSlot(waiter, resume: &resume, wokeThread: &ignored)
@@ -243,6 +244,54 @@ final class Admission: @unchecked Sendable {
         }
     }
 
+    // MARK: the circuit breaker of each destination
+
+    /// Asks the host's breaker before sending: `.allow` for a host that never failed.
+    func admitByBreaker(host: String, now: ContinuousClock.Instant = .now) -> Destination.Breaker.Admission {
+        if breakersKept.load(ordering: .acquiring) == 0 { return .allow }
+        return lock.withLock {
+            guard let i = hosts.index(forKey: host), hosts.values[i].breaker != nil else { return .allow }
+            return hosts.values[i].breaker!.admit(now: now)
+        }
+    }
+
+    /// An answer (or a failure) of the host that says something about its health. Only a
+    /// failure makes a breaker: closed breakers of hosts that never failed are not kept.
+    func recordForBreaker(host: String, success: Bool, wasProbe: Bool, now: ContinuousClock.Instant = .now) {
+        if success && breakersKept.load(ordering: .acquiring) == 0 { return }
+        lock.withLock {
+            if success && hosts[host]?.breaker == nil { return }
+            if hosts[host]?.breaker == nil {
+                hosts[host, default: Destination()].breaker = Destination.Breaker(configuration: breakerConfiguration)
+                breakersKept.add(1, ordering: .releasing)
+            }
+            hosts[host]!.breaker!.record(success: success, now: now, wasProbe: wasProbe)
+        }
+    }
+
+    /// A reload's breaker settings: for breakers made from now on and for every one kept
+    /// (their failure counts stay).
+    func updateBreakers(_ configuration: Destination.Breaker.Configuration) {
+        lock.withLock {
+            breakerConfiguration = configuration
+            for i in hosts.indices where hosts.values[i].breaker != nil {
+                hosts.values[i].breaker!.configuration = configuration
+            }
+        }
+    }
+
+    var currentBreakerConfiguration: Destination.Breaker.Configuration { lock.withLock { breakerConfiguration } }
+
+    /// Hosts whose breaker is open or probing, sorted.
+    var openBreakerHosts: [String] {
+        lock.withLock {
+            hosts.compactMap { host, destination in
+                guard let breaker = destination.breaker, breaker.phase != .closed else { return nil }
+                return host
+            }.sorted()
+        }
+    }
+
     /// For tests and metrics: fires holding a global slot.
     var inFlight: Int { lock.withLock { globalInUse } }
 }
@@ -251,38 +300,5 @@ extension Admission.Waiter {
     /// Marks a blocked thread as holding its host slot: from then on it cannot give up.
     func tookHostSlot() {
         if case .thread(let ticket) = self { ticket.hasHostSlot = true }
-    }
-}
-
-extension Admission.HostState {
-    /// All its slots are taken and it is marked slow or its oldest request sent has waited
-    /// `slowAfter` ms for its answer: not worth waiting for.
-    func isSlow(limit: Int, slowAfter: Int64) -> Bool {
-        inUse >= limit && (slow || monotonicMillis() - (awaiting.first ?? .max) >= slowAfter)
-    }
-
-    /// Takes a slot if one is free and nobody is waiting ahead.
-    mutating func takeIfFree(limit: Int) -> Bool {
-        guard waiters.isEmpty, inUse < limit else { return false }
-        inUse += 1
-        return true
-    }
-
-    mutating func takeOrQueue(_ waiter: Admission.Waiter, limit: Int) -> Bool {
-        if takeIfFree(limit: limit) { return true }
-        waiters.append(waiter)
-        return false
-    }
-
-    /// A finished fire's slot: straight to the first waiter still waiting (count unchanged),
-    /// or freed. Waiters that gave up are dropped on the way.
-    mutating func releaseOrHandOff(wasSent: Bool, slowAfter: Int64) -> Admission.Waiter? {
-        if wasSent, let oldest = awaiting.popFirst(), slow, monotonicMillis() - oldest < slowAfter { slow = false }
-        while let next = waiters.popFirst() {
-            if case .thread(let ticket) = next, ticket.abandoned { continue }
-            return next
-        }
-        inUse -= 1
-        return nil
     }
 }

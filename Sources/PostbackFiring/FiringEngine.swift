@@ -1,3 +1,5 @@
+import PostbackCore
+
 /// Fires postbacks through one libcurl multi driver, within the global and per-host caps.
 ///
 /// Two ways in. `submit` is the high-throughput path: one producer thread, one closure per
@@ -78,6 +80,30 @@ public final class FiringEngine: Sendable {
     /// lines and metrics).
     public var inFlight: Int { admission.inFlight }
 
+    // MARK: circuit breakers, one per destination (kept in its `Destination`)
+
+    public typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
+
+    /// Asks the breaker of `host` (a `HostKey`) before sending a fire there.
+    public func admitByBreaker(host: String) -> Breaker.Admission {
+        admission.admitByBreaker(host: host)
+    }
+
+    /// Tells the breaker of `host` whether the host answered usefully.
+    public func recordForBreaker(host: String, success: Bool, wasProbe: Bool) {
+        admission.recordForBreaker(host: host, success: success, wasProbe: wasProbe)
+    }
+
+    public var breakerConfiguration: Breaker.Configuration { admission.currentBreakerConfiguration }
+
+    /// New breaker settings, for every destination (their failure counts stay).
+    public func updateBreakers(_ configuration: Breaker.Configuration) {
+        admission.updateBreakers(configuration)
+    }
+
+    /// Hosts whose breaker is open or probing, sorted.
+    public var openBreakerHosts: [String] { admission.openBreakerHosts }
+
     /// `startsAtOnce`: wake the driver for it (`Admission.startsAtOnce`).
     private func hand(_ job: Job, startsAtOnce: Bool) {
         if !driver.enqueue(job, wake: startsAtOnce) {
@@ -86,31 +112,9 @@ public final class FiringEngine: Sendable {
         }
     }
 
-    /// The per-host key: the URL's authority, lower-cased, without user info. A byte scan,
-    /// not a URL parser (it runs once per fire on the producer's thread): it only has to name
-    /// the same partner the same way each time; curl does the real parsing, and a URL too odd
-    /// to scan still gets its own (bounded) key.
+    /// The fire's destination: `HostKey`, the key the daemon's breaker uses too.
     static func hostKey(_ url: String) -> String {
-        var url = url
-        return url.withUTF8 { bytes -> String in
-            var start = 0
-            if let colon = bytes.firstIndex(of: UInt8(ascii: ":")), colon + 2 < bytes.count,
-                bytes[colon + 1] == UInt8(ascii: "/"), bytes[colon + 2] == UInt8(ascii: "/") {
-                start = colon + 3
-            }
-            var end = start
-            var hasUpper = false
-            while end < bytes.count {
-                let b = bytes[end]
-                if b == UInt8(ascii: "/") || b == UInt8(ascii: "?") || b == UInt8(ascii: "#") { break }
-                if b == UInt8(ascii: "@") { start = end + 1; hasUpper = false }
-                if b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") { hasUpper = true }
-                end += 1
-            }
-            let authority = UnsafeBufferPointer(rebasing: bytes[start..<end])
-            guard hasUpper else { return String(decoding: authority, as: UTF8.self) }
-            return String(decoding: authority.map { $0 >= 65 && $0 <= 90 ? $0 | 0x20 : $0 }, as: UTF8.self)
-        }
+        HostKey.of(url)
     }
 }
 

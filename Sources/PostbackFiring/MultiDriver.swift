@@ -14,6 +14,10 @@ struct Job {
 
 /// A host's share of the driver's transfers: how many of its fires run in curl or wait for a
 /// global slot (at most `perHost`), and its fires waiting for one of those.
+///
+/// The driver thread's own view of a `Destination` (same `HostKey`, from `Job.host`), kept
+/// apart on purpose: it is touched for every transfer without a lock, and the destination
+/// lives under the admission lock that producers contend for (see `Destination`).
 final class HostLane {
     let host: String
     @exclusivity(unchecked) var inUse = 0

@@ -94,10 +94,9 @@ enum FuzzEntries {
         let url = template.expand(hostileRecord, context: context)
         // The safety rule: a record never chooses where a fire goes. The expanded URL's scheme
         // and authority are the template's own.
+        // The engine keys the fire by HostKey of the expanded URL: it must name the template's.
         let shape = URLShape(Array(url.utf8))
-        var authority = shape.host
-        if let port = shape.port { authority = Array(url.utf8)[shape.hostRange.lowerBound..<port.upperBound] }
-        let expandedKey = String(decoding: authority, as: UTF8.self).lowercased()
+        let expandedKey = HostKey.of(url)
         if expandedKey != template.hostKey {
             violations.append("expansion changed the destination: template host \(template.hostKey), expanded \(expandedKey)")
         }

@@ -39,7 +39,7 @@ struct PureRulesTests {
         ("https://User:pw@Partner.Example:8443/pb", "partner.example:8443"),
         ("http://127.0.0.1:18080?click=1", "127.0.0.1:18080"),
         ("http://a.example#frag", "a.example"),
-        ("HTTP://[::1]:80/", "[::1]:80"),
+        ("HTTP://[::1]:80/", "[::1]"),  // was "[::1]:80": a web port is now the host's own (HostKey)
         ("no scheme", "no scheme"),
     ])
     func hostKey(url: String, key: String) {

@@ -1,0 +1,99 @@
+import DequeModule
+import PostbackCore
+
+/// One destination (a `HostKey`): its slots, its slow-host state and its circuit breaker.
+///
+/// - Owner: `Admission`, which holds one per key, created by the first fire (or failure) and
+///   dropped when the last slot comes back unless it holds a breaker; every field is read and
+///   changed only under the admission lock (producer threads acquire, the driver thread
+///   releases and reports sends, the daemon asks and tells the breaker).
+/// - The driver's `HostLane` is the driver thread's own view of the same key: the fires that
+///   hold a slot here but wait for a curl slot there. It is not folded in because it is read
+///   and written for every transfer on the driver thread without a lock (the engine's
+///   bottleneck; Benchmarks/driver); putting it under the admission lock would add a lock
+///   round trip per transfer to the hot path. Both are keyed by `HostKey`, so they cannot
+///   disagree about which fires are one host's.
+/// - Its circuit breaker is here too (asked by the daemon's dispatcher before sending, told
+///   by its recorder on the driver thread, through `FiringEngine` and `HostBreakers`): an
+///   entry with a breaker is kept after its last fire, so a dead partner stays held back.
+///   The daemon keys it by the template's `HostKey`, the engine by the expanded URL's: the
+///   same function, so one entry.
+///
+/// The decisions are pure: `SlowHostRule` (is this host slow?) and `CircuitBreaker` (PostbackCore)
+/// take the time in, and the slot rules below are plain value mutations, so Admission's lock
+/// is only the owner.
+struct Destination {
+    /// Slots taken: fires in curl or queued in the driver (at most Admission's host limit).
+    var inUse = 0
+    /// Fires waiting for a slot of this destination, FIFO.
+    var waiters = Deque<Admission.Waiter>()
+    var slowness = SlowHostRule()
+    typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
+    /// Made by the host's first failure; nil (closed, never failed) for the healthy many.
+    var breaker: Breaker?
+
+    /// All its slots are taken and the slow-host rule says its answers are late.
+    func isSlow(limit: Int, slowAfter: Int64, now: Int64) -> Bool {
+        inUse >= limit && slowness.isSlow(now: now, after: slowAfter)
+    }
+
+    /// Takes a slot if one is free and nobody is waiting ahead.
+    mutating func takeIfFree(limit: Int) -> Bool {
+        guard waiters.isEmpty, inUse < limit else { return false }
+        inUse += 1
+        return true
+    }
+
+    mutating func takeOrQueue(_ waiter: Admission.Waiter, limit: Int) -> Bool {
+        if takeIfFree(limit: limit) { return true }
+        waiters.append(waiter)
+        return false
+    }
+
+    /// A finished fire's slot: straight to the first waiter still waiting (count unchanged),
+    /// or freed. Waiters that gave up are dropped on the way.
+    mutating func releaseOrHandOff(wasSent: Bool, slowAfter: Int64, now: Int64) -> Admission.Waiter? {
+        if wasSent { slowness.answered(now: now, after: slowAfter) }
+        while let next = waiters.popFirst() {
+            if case .thread(let ticket) = next, ticket.abandoned { continue }
+            return next
+        }
+        inUse -= 1
+        return nil
+    }
+}
+
+/// The slow-host rule (DESIGN.md, Safety rules: it judges the partner's answers, never a queue
+/// of ours), as a value: the caller passes the monotonic time in ms.
+///
+/// A host is slow when the oldest of its requests still waiting for an answer went out
+/// `after` ms ago or more, and stays slow until an answer comes sooner, so a slow host whose
+/// slots all refill at once is not waited for again. Whether all its slots are taken is the
+/// caller's half of the rule (`Destination.isSlow`).
+struct SlowHostRule {
+    /// When each request still waiting for its answer went out (monotonic ms, reported by the
+    /// driver when curl sends it), oldest first; a finished fire that was sent gives back the
+    /// oldest. The partner's clock: time a fire waits for a slot, a connection or a TLS
+    /// handshake of ours is not in it. Fires of one host finish roughly in order, and where
+    /// they do not this understates the age, which errs towards waiting.
+    private(set) var awaiting = Deque<Int64>()
+    /// Found slow; stays so until answers come sooner.
+    private(set) var slow = false
+
+    /// When the oldest request still unanswered went out, if any.
+    var oldestSent: Int64? { awaiting.first }
+
+    func isSlow(now: Int64, after: Int64) -> Bool {
+        slow || now - (awaiting.first ?? .max) >= after
+    }
+
+    mutating func sent(at now: Int64) { awaiting.append(now) }
+
+    mutating func markSlow() { slow = true }
+
+    /// A sent request's answer came (or it failed): the oldest gives its place back, and an
+    /// answer sooner than `after` ends the slow spell.
+    mutating func answered(now: Int64, after: Int64) {
+        if let oldest = awaiting.popFirst(), slow, now - oldest < after { slow = false }
+    }
+}
