@@ -303,7 +303,9 @@ private struct PKI {
         let child = try ProcessRunner.Child(
             executable: URL(fileURLWithPath: "/bin/sh"),
             arguments: ["-c", "cd \"$0\" && exec \"$@\"", directory, openssl] + arguments, stdin: nil, environment: nil)
-        let status = child.wait(timeoutSeconds: 30)
+        // Milliseconds on a quiet machine; 30 s once ran out in CI's ThreadSanitizer pass (the
+        // whole suite in parallel on 2 cores under TSan): a bound against a hang, not a budget.
+        let status = child.wait(timeoutSeconds: 120)
         guard status == 0 else {
             throw TLSSink.Failure("openssl \(arguments.joined(separator: " ")): exit \(status): \(child.stderr)")
         }
