@@ -4,9 +4,6 @@ import Logging
 /// that takes this form writes the fields as they are, without the metadata dictionary (its
 /// hashing, its copies and, for standard error, its sort), which cost as much as writing them.
 public protocol OrderedFieldsLogging: Sendable {
-    /// The level below which entries are dropped (the handler's, following any reload).
-    var logLevel: Logger.Level { get }
-
     /// Logs `message` with `fields` (sorted by key, no key twice) and returns true; or returns
     /// false, logging nothing, when the handler has metadata of its own to merge (its own
     /// fields or a metadata provider): the caller then logs through `Logger` as usual.

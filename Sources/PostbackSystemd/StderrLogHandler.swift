@@ -38,7 +38,7 @@ public struct StderrLogHandler: LogHandler, OrderedFieldsLogging {
     public func log(event: LogEvent) {
         var fields = LogMetadataMerge.merge(metadata, metadataProvider, event.metadata)
         if let error = event.error { fields["error"] = "\(error)" }
-        Self.write(level: event.level, message: event.message.description, metadata: fields)
+        Self.write(level: event.level, message: event.message.description, orderedFields: fields.orderedFields())
     }
 
     public func log(
@@ -48,10 +48,6 @@ public struct StderrLogHandler: LogHandler, OrderedFieldsLogging {
         guard metadata.isEmpty && metadataProvider == nil else { return false }
         Self.write(level: level, message: message, orderedFields: fields)
         return true
-    }
-
-    static func write(level: Logger.Level, message: String, metadata: Logger.Metadata) {
-        write(level: level, message: message, orderedFields: metadata.orderedFields())
     }
 
     /// Encodes one line and writes it, or adds it to the calling thread's ``StderrBatch``.

@@ -33,6 +33,14 @@ struct PostDeliveryTests {
 
     static func fire(_ postback: Postback, _ record: Record, server: TestServer, fireID: String = "fire_test",
                      now: Int64 = 1_700_000_000) async throws -> (FireResult, ReceivedRequest, FireRequest) {
+        let (request, result) = try await fire(postback, record, fireID: fireID, now: now)
+        let received = try #require(server.stats.received.last)
+        return (result, received, request)
+    }
+
+    /// Builds the postback's request for `record` and fires it through a fresh engine.
+    static func fire(_ postback: Postback, _ record: Record, fireID: String = "fire_test",
+                     now: Int64 = 1_700_000_000) async throws -> (FireRequest, FireResult) {
         var url: [UInt8] = []
         let request = try FireRequest.build(
             postback, record: record, context: .init(postbackID: 17, arrivalTime: now, random: 1, fireID: fireID),
@@ -40,8 +48,7 @@ struct PostDeliveryTests {
         let engine = FiringEngine(configuration: testConfiguration())
         let result = await engine.fire(request)
         engine.shutdown()
-        let received = try #require(server.stats.received.last)
-        return (result, received, request)
+        return (request, result)
     }
 
     @Test func jsonBodyArrivesAsValidJSONWithExactValuesAndHeaders() async throws {
@@ -136,12 +143,7 @@ struct PostDeliveryTests {
         let refused = try await TestServer(host: "127.0.0.2")
         let postback = try Self.postback(#""method": "POST", "body": "{\"c\": \"{sub1}\"}""#,
                                          url: "http://127.0.0.2:\(refused.port)/status/204?c={sub1}")
-        var url: [UInt8] = []
-        let request = try FireRequest.build(postback, record: Self.record(), context: .init(postbackID: 17, arrivalTime: 0, random: 0),
-                                            now: 0, url: &url).get()
-        let engine = FiringEngine(configuration: testConfiguration())
-        let result = await engine.fire(request)
-        engine.shutdown()
+        let (request, result) = try await Self.fire(postback, Self.record())
         #expect(request.method == .post)
         #expect(result.verdict == FireVerdict(.permanent, "refused: 127.0.0.2 is loopback"))
         #expect(refused.stats.accepted == 0)
@@ -154,12 +156,7 @@ struct PostDeliveryTests {
         let target = "http://127.0.0.2:\(refused.port)/status/204"
         let postback = try Self.postback(#""method": "POST", "body": "{\"c\": \"{sub1}\"}""#,
                                          url: "\(server.base)/redirect?to=\(target.percentEncoded)&c={sub1}")
-        var url: [UInt8] = []
-        let request = try FireRequest.build(postback, record: Self.record(), context: .init(postbackID: 17, arrivalTime: 0, random: 0),
-                                            now: 0, url: &url).get()
-        let engine = FiringEngine(configuration: testConfiguration())
-        let result = await engine.fire(request)
-        engine.shutdown()
+        let (_, result) = try await Self.fire(postback, Self.record())
         #expect(result.verdict == FireVerdict(.permanent, "refused: 127.0.0.2 is loopback"))
         #expect(server.stats.received.map(\.method) == ["POST"])
         #expect(refused.stats.accepted == 0)
