@@ -205,8 +205,8 @@ final class Dispatcher: Sendable {
         recorder.opened(work)
         let index = catalog.index
         let options = options.withLock { $0 }
-        let arrival = Int64(Date().timeIntervalSince1970)
         let arrivalMillis = SpoolTime.unixMillis()
+        let arrival = arrivalMillis / 1000  // `{timestamp}`: Unix seconds
         var url: [UInt8] = []
         url.reserveCapacity(512)
         var random = SplitMix64.cacheBuster()
