@@ -98,6 +98,7 @@ public final class Daemon: Sendable {
         dispatcher.run(once: true)
         recorder.inFlight.wait()
         recorder.settle()
+        spool.closer.waitUntilClosed()
         engine.shutdown()
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -140,6 +141,7 @@ public final class Daemon: Sendable {
         CrashPoint.reached(.drain)
         #endif
         recorder.releaseAll()
+        spool.closer.waitUntilClosed()
         engine.shutdown()
         state.removePid()
         logger.notice("postbackd stopped", metadata: ["SUMMARY": .string(spool.counters.snapshot.summaryJSON(seconds: 0))])

@@ -85,10 +85,18 @@ public final class ActiveFile: Sendable {
         (try? source.all()) ?? []
     }
 
-    private func closeAll() {
-        io.withLock { io in
-            for fd in [io.ledgerFD, io.rejectFD, io.lockFD] where fd >= 0 { System.close(fd) }
+    /// Closes the ledger, reject and lock descriptors. `removed`: the file and its ledger are
+    /// already unlinked, so the last close (which frees them) can go to the spool's closer.
+    private func closeAll(removed: Bool = false) {
+        let fds = io.withLock { io in
+            let open = [io.ledgerFD, io.rejectFD, io.lockFD].filter { $0 >= 0 }
             (io.ledgerFD, io.rejectFD, io.lockFD) = (-1, -1, -1)
+            return open
+        }
+        if removed {
+            spool.closer.close(fds)
+        } else {
+            for fd in fds { System.close(fd) }
         }
     }
 
@@ -330,7 +338,8 @@ public final class ActiveFile: Sendable {
         let ledgerName = name + ActiveFile.ledgerSuffix
         // The spool file goes first: a ledger without its file is swept by `recover()`, while
         // a file without its ledger would be fired again from the start.
-        if spool.configuration.doneRetention != nil {
+        let kept = spool.configuration.doneRetention != nil
+        if kept {
             let lockFD = io.withLock { $0.lockFD }
             try System.touch(lockFD, path: spool.active.join(name))
             _ = try System.rename(spool.active, name, spool.done, name)
@@ -342,7 +351,7 @@ public final class ActiveFile: Sendable {
             try System.unlink(spool.active, ledgerName)
         }
         try System.fsync(spool.active)
-        closeAll()
+        closeAll(removed: !kept)
     }
 
     /// The short way to finish a fresh file whose outcomes are all still in memory and touch
@@ -366,7 +375,7 @@ public final class ActiveFile: Sendable {
         CrashPoint.reached(.fsyncRename)
         #endif
         try System.unlink(spool.active, name)
-        closeAll()
+        closeAll(removed: true)
         return true
     }
 

@@ -41,6 +41,8 @@ public final class Spool: Sendable {
     private let tunables: Mutex<SpoolConfiguration>
     /// Counts of every outcome recorded through this spool object since it was opened.
     public let counters = SpoolCounters()
+    /// Closes the descriptors of finished files off the caller's thread.
+    public let closer = RemovedFileCloser()
 
     let tmp: System.Dir
     let incoming: System.Dir
