@@ -39,11 +39,13 @@ let package = Package(
         // It also reads the TLS version of a connection through OpenSSL (libssl-dev), the
         // library Debian's libcurl4-openssl-dev is built on.
         .target(name: "CCurlShim", dependencies: ["CCurl"], linkerSettings: [.linkedLibrary("ssl")]),
+        // renameat2(RENAME_NOREPLACE) for the claim, which glibc hides behind _GNU_SOURCE.
+        .target(name: "CSpoolShim"),
 
         // Pure rules: catalog, validation, index, precedence, macros, records. No I/O.
         .target(name: "PostbackCore"),
         // The spool's durable file protocol: claim by rename, ledgers, deferred, dead letters.
-        .target(name: "PostbackSpool", dependencies: ["PostbackCore"], swiftSettings: crashPoints),
+        .target(name: "PostbackSpool", dependencies: ["CSpoolShim", "PostbackCore"], swiftSettings: crashPoints),
         // The libcurl multi driver, address rules at connect time, outcome classification, and
         // building a postback's request (body, headers, Standard Webhooks signature). The
         // signature lives here, not in PostbackCore, because the fuzz targets compile

@@ -112,11 +112,11 @@ extension Spool {
         // The previous owner may have finished (unlinked or moved) the file between our open
         // and our lock: only the name, checked under the lock, tells.
         guard try Spool.sameFile(fd, from, name) else { return false }
-        if try System.statAtIfPresent(to, newName) != nil {
+        guard let moved = try System.renameUnlessTaken(from, name, to, newName) else {
             throw SpoolError(code: .nameCollision, operation: "claim", path: to.join(newName),
                              detail: "a file with this name is already there; spool names must be unique")
         }
-        guard try System.rename(from, name, to, newName) else { return false }
+        guard moved else { return false }
         // No directory fsync here: nothing is promised on the strength of the claim alone.
         // A crash that undoes the rename only makes the file (or deferred fire) claimable
         // again, repeating fires that had no durable outcome, as the design allows; and the

@@ -1,3 +1,4 @@
+import CSpoolShim
 import Glibc
 
 /// The spool's one door to the kernel. Every call retries EINTR, reads errno right after the
@@ -156,6 +157,26 @@ enum System {
             return true
         } catch where error.errno == ENOENT {
             return false
+        }
+    }
+
+    /// Renames unless `to/toName` exists: false when `from/fromName` is gone, `nil` when the
+    /// target exists. One call where a lookup of the target and a rename took two, and no
+    /// window between them. Where the filesystem lacks RENAME_NOREPLACE, the lookup and a
+    /// plain rename.
+    static func renameUnlessTaken(_ from: Dir, _ fromName: String, _ to: Dir, _ toName: String) throws(SpoolError) -> Bool? {
+        do {
+            _ = try check("rename", from.join(fromName) + " -> " + to.join(toName)) {
+                spool_rename_noreplace(from.fd, fromName, to.fd, toName)
+            }
+            return true
+        } catch where error.errno == ENOENT {
+            return false
+        } catch where error.errno == EEXIST {
+            return nil
+        } catch where error.errno == EINVAL || error.errno == ENOSYS {
+            if try statAtIfPresent(to, toName) != nil { return nil }
+            return try rename(from, fromName, to, toName)
         }
     }
 
