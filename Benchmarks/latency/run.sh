@@ -5,6 +5,8 @@
 # records a file), SLOW_EVERY (100: in the second scenario one extra record for a slow partner
 # after every 100 fast ones), SLOW_DELAY_MS (5000), MAX_CONCURRENT (64), PER_HOST (16),
 # LOG_TARGET (auto = journald), PORT (18190), SCENARIOS ("latency slow"), DRAIN (30 s).
+# RATE=0 COUNT=N: a burst, N fast records (N/PER_FILE files) renamed into incoming/ at once;
+# its throughput is arrivals over the time to the last one.
 #
 # Scenario `latency`: only fast fires (one partner on 127.0.0.1, answering 204 at once); prints
 # rename -> arrival p50/p90/p99/max and the fast throughput, which is the baseline.
@@ -20,6 +22,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 rate=${RATE:-5000}
 duration=${DURATION:-20}
+count=${COUNT:-}
 per_file=${PER_FILE:-5}
 slow_every=${SLOW_EVERY:-100}
 slow_delay_ms=${SLOW_DELAY_MS:-5000}
@@ -62,7 +65,7 @@ run_scenario() {
    "delivery": "postback", "description": "slow partner", "url": "http://127.0.0.2:$port/slow?id={sub1}"}]}
 JSON
     write_daemon_config "$dir" "$max_concurrent" "$per_host" "$log_target"
-    "$bench" --spool "$dir/spool" --port "$port" --rate "$rate" --seconds "$duration" --per-file "$per_file" \
+    "$bench" --spool "$dir/spool" --port "$port" --rate "$rate" --seconds "$duration" ${count:+--count "$count"} --per-file "$per_file" \
         --slow-every "$slow" --slow-delay-ms "$slow_delay_ms" --drain "$drain" --label "$name" \
         --ready-file "$dir/ready" --done-file "$dir/done" > "$dir/report" 2>&1 &
     tool_pid=$!
@@ -136,6 +139,7 @@ for s in $scenarios; do
     label="$s"
     [ "$s" = slow ] && label="slow partner 1/$slow_every, ${slow_delay_ms} ms answers"
     [ "$s" = latency ] && label="fast only, $rate/s"
+    [ "$s" = latency ] && [ "$rate" = 0 ] && label="fast only, burst of ${count:-?}"
     printf '| %-40s | %8s | %8s | %8s | %8s | %9s | %7s | %10s |\n' "$label" "$(field "$s" p50_ms)" "$(field "$s" p90_ms)" \
         "$(field "$s" p99_ms)" "$(field "$s" max_ms)" "$(field "$s" arrived)" "$(field "$s" missing)" "$(field "$s" fast_per_s)"
 done

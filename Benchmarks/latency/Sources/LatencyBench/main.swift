@@ -172,6 +172,26 @@ for id in 0..<plan.fastCount where final.arrivedAt[id] != 0 && final.renamedAt[i
     }
 }
 
+// The longest stretch without a fast arrival while a renamed fast record had not arrived yet
+// (from the first rename; a record never arrived waits until the harness stopped waiting).
+// A daemon that keeps firing while work waits keeps this near the gap between two fires.
+let renames = final.renamedAt.filter { $0 != 0 }.sorted()
+let arrivalTimes = (0..<plan.fastCount).compactMap { final.arrivedAt[$0] != 0 && final.renamedAt[$0] != 0 ? final.arrivedAt[$0] : nil }.sorted()
+var longestStallNanos: UInt64 = 0
+var stallEndsAt: UInt64 = 0
+if var previous = renames.first {
+    var renamedSoFar = 0
+    for (index, arrival) in (arrivalTimes + [endedAt]).enumerated() {
+        while renamedSoFar < renames.count && renames[renamedSoFar] <= previous { renamedSoFar += 1 }
+        let waiting = renamedSoFar - index  // renamed by `previous`, not arrived by it
+        if waiting > 0 && arrival > previous && arrival - previous > longestStallNanos {
+            longestStallNanos = arrival - previous
+            stallEndsAt = arrival
+        }
+        previous = max(previous, arrival)
+    }
+}
+
 func ms(_ micros: UInt64) -> String { String(format: "%.3f", Double(micros) / 1000) }
 func p(_ h: Histogram<UInt64>, _ q: Double) -> UInt64 { h.totalCount == 0 ? 0 : h.valueAtPercentile(q) }
 
@@ -206,10 +226,12 @@ say("[\(options.label)] fast throughput while offered: " + String(format: "%.0f 
     + String(format: " (%d arrived by 1 s after the last rename, over the %.2f s offered); all %d by %.2f s",
              inWindow, windowSeconds, final.fastArrived, activeSeconds))
 say("[\(options.label)] fast arrivals per second: " + perSecond.map(String.init).joined(separator: " "))
+say("[\(options.label)] longest stretch without a fire while records waited: \(ms(longestStallNanos / 1000)) ms"
+    + (stallEndsAt > offerReport.firstRename ? String(format: ", ending %.2f s after the first rename", Double(stallEndsAt - offerReport.firstRename) / 1e9) : ""))
 say("RESULT label=\(options.label) p50_ms=\(ms(p(latency, 50))) p90_ms=\(ms(p(latency, 90))) p99_ms=\(ms(p(latency, 99))) "
     + "max_ms=\(ms(latency.max)) offered=\(final.fastOffered) arrived=\(final.fastArrived) missing=\(missing) "
     + "duplicates=\(final.duplicates) fast_per_s=\(String(format: "%.0f", fastPerSecond)) "
-    + "slow_offered=\(final.slowOffered) slow_arrived=\(final.slowArrived) offer_lag_max_ms=\(ms(offerReport.lag.max))")
+    + "longest_stall_ms=\(ms(longestStallNanos / 1000)) slow_offered=\(final.slowOffered) slow_arrived=\(final.slowArrived) offer_lag_max_ms=\(ms(offerReport.lag.max))")
 touch(options.doneFile)
 
 // Keep answering (the slow partner's fires in flight) while run.sh stops the daemon.
