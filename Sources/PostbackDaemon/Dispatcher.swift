@@ -160,19 +160,19 @@ final class Dispatcher: Sendable {
     private func claimIncoming(pingEvery: Duration, lastPing: inout ContinuousClock.Instant) -> Bool {
         var worked = false
         while !isStopping {
-            let names: [String]
+            let files: [PendingFile]
             do {
-                names = try spool.pending()
+                files = try spool.pendingFiles()
             } catch {
                 logger.error("claiming from \(spool.path(of: .incoming)): \(error)")
                 return worked
             }
             var claimed = false
-            for name in names {
+            for file in files {
                 if isStopping { return worked }
                 let outcome: ClaimOutcome?
                 do {
-                    outcome = try spool.claim(name)
+                    outcome = try spool.claim(file)
                 } catch {
                     logger.error("claiming from \(spool.path(of: .incoming)): \(error)")
                     return worked

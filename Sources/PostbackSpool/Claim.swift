@@ -8,24 +8,36 @@ public enum ClaimOutcome: Sendable {
     case quarantined(name: String, reason: String)
 }
 
+/// A name waiting in `incoming/` and the type it had when listed: claiming it from a listing
+/// needs no second lookup before the open.
+public struct PendingFile: Sendable {
+    public let name: String
+    let mode: mode_t
+}
+
 extension Spool {
     /// Names waiting in `incoming/`, oldest first (by modification time, then name), so a
     /// burst cannot starve a file that arrived earlier. Dotfiles are skipped: tools like
     /// rsync write `.name.XXXX` in place and rename when complete.
     public func pending() throws(SpoolError) -> [String] {
-        var entries: [(mtime: Int64, name: String)] = []
+        try pendingFiles().map(\.name)
+    }
+
+    /// `pending()` with what the listing learnt of each file, for `claim(_: PendingFile)`.
+    public func pendingFiles() throws(SpoolError) -> [PendingFile] {
+        var entries: [(mtime: Int64, file: PendingFile)] = []
         for name in try System.list(incoming) where !name.hasPrefix(".") {
             guard let st = try System.statAtIfPresent(incoming, name) else { continue }
-            entries.append((Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), name))
+            entries.append((Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec), PendingFile(name: name, mode: st.st_mode)))
         }
-        entries.sort { $0.mtime != $1.mtime ? $0.mtime < $1.mtime : $0.name < $1.name }
-        return entries.map(\.name)
+        entries.sort { $0.mtime != $1.mtime ? $0.mtime < $1.mtime : $0.file.name < $1.file.name }
+        return entries.map(\.file)
     }
 
     /// Claims the oldest claimable file; nil when `incoming/` has nothing this process can take.
     public func claimNext() throws(SpoolError) -> ClaimOutcome? {
-        for name in try pending() {
-            if let outcome = try claim(name) { return outcome }
+        for file in try pendingFiles() {
+            if let outcome = try claim(file) { return outcome }
         }
         return nil
     }
@@ -40,12 +52,21 @@ extension Spool {
     public func claim(_ name: String) throws(SpoolError) -> ClaimOutcome? {
         guard UniqueName.isValid(name), !name.hasPrefix(".") else { return nil }
         guard let st = try System.statAtIfPresent(incoming, name) else { return nil }
+        return try claim(PendingFile(name: name, mode: st.st_mode))
+    }
+
+    /// `claim(_: String)` for a file from `pendingFiles()`, trusting its listed type to keep
+    /// FIFOs and devices unopened. A file replaced by another type since the listing is still
+    /// refused: the open follows no link and `load` checks the opened file's type.
+    public func claim(_ file: PendingFile) throws(SpoolError) -> ClaimOutcome? {
+        let name = file.name
+        guard UniqueName.isValid(name), !name.hasPrefix(".") else { return nil }
         if UniqueName.isReserved(name) {
             return try quarantineUnopened(name, reason: "reserved name: the spool uses the suffixes .ledger and .fire itself")
         }
-        if st.st_mode & S_IFMT != S_IFREG {
+        if file.mode & S_IFMT != S_IFREG {
             // Never opened: a FIFO would block, a device could have side effects on open.
-            return try quarantineUnopened(name, reason: "not a regular file (\(Spool.fileType(st.st_mode)))")
+            return try quarantineUnopened(name, reason: "not a regular file (\(Spool.fileType(file.mode)))")
         }
         let fd: Int32
         do {
