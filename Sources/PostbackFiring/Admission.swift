@@ -30,13 +30,27 @@ final class Admission: @unchecked Sendable {
     enum Waiter {
         case task(CheckedContinuation<Void, Never>, host: String)
         case thread(Ticket)
+        /// A fire parked on its destination: no thread waits for it; once it holds both slots
+        /// it goes to the driver (`release` returns it).
+        case parked(Job)
 
         var host: String {
             switch self {
             case .task(_, let host): return host
             case .thread(let ticket): return ticket.host
+            case .parked(let job): return job.host
             }
         }
+    }
+
+    /// Where `place` put a fire.
+    enum Placement {
+        /// Both slots taken: hand it to the driver now; whether it starts at once.
+        case granted(startsAtOnce: Bool)
+        /// Waiting on its destination; the driver gets it when a slot frees.
+        case parked
+        /// Not taken: the host is slow (see `acquireBlockingUnlessHostSlow`).
+        case slow
     }
 
     /// A blocked thread's place in line; `granted` is guarded by the admission lock.
@@ -97,8 +111,9 @@ final class Admission: @unchecked Sendable {
         return lock.withLock {
             let ticket = Ticket(host: host)
             var resume: [CheckedContinuation<Void, Never>] = []
-            requestHostSlot(.thread(ticket), resume: &resume)
-            precondition(resume.isEmpty)
+            var granted: [Job] = []
+            requestHostSlot(.thread(ticket), resume: &resume, granted: &granted)
+            precondition(resume.isEmpty && granted.isEmpty)
             while !ticket.granted { lock.wait() }
             return ticket.startsAtOnce
         }
@@ -112,16 +127,35 @@ final class Admission: @unchecked Sendable {
     /// milliseconds, is waited for as before (that wait is the backpressure on the spool).
     /// Granted: whether the fire starts at once.
     func acquireBlockingUnlessHostSlow(host: String) -> Bool? {
-        if let atOnce = tryAcquire(host: host) { return atOnce }
-        return lock.withLock { () -> Bool? in
+        switch place(host: host, parking: nil) {
+        case .granted(let atOnce): return atOnce
+        case .slow, .parked: return nil
+        }
+    }
+
+    /// `acquireBlockingUnlessHostSlow` for a fire that need not be waited for: while its
+    /// destination has fewer than its slot count parked, a fire for a host whose slots are
+    /// all taken waits there instead of blocking the caller, so a host that is slow but not
+    /// yet found so (its oldest request out less than `slowAfter`) costs the caller nothing,
+    /// and fires for other hosts go on. Past that bound the caller blocks as before, which is
+    /// the backpressure a fast host needs.
+    func place(_ job: Job) -> Placement {
+        place(host: job.host, parking: job)
+    }
+
+    private func place(host: String, parking job: Job?) -> Placement {
+        if let atOnce = tryAcquire(host: host) { return .granted(startsAtOnce: atOnce) }
+        return lock.withLock { () -> Placement in
             if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
                 hosts[host]!.slowness.markSlow()
-                return nil
+                return .slow
             }
+            if let job, hosts[host, default: Destination()].park(job, limit: hostLimit) { return .parked }
             let ticket = Ticket(host: host)
             var resume: [CheckedContinuation<Void, Never>] = []
-            requestHostSlot(.thread(ticket), resume: &resume)
-            precondition(resume.isEmpty)
+            var granted: [Job] = []
+            requestHostSlot(.thread(ticket), resume: &resume, granted: &granted)
+            precondition(resume.isEmpty && granted.isEmpty)
             while !ticket.granted {
                 if ticket.hasHostSlot {
                     lock.wait()  // only a global slot is missing: that wait is not the host's fault
@@ -134,10 +168,10 @@ final class Admission: @unchecked Sendable {
                     hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
                     ticket.abandoned = true
                     hosts[host]?.slowness.markSlow()
-                    return nil
+                    return .slow
                 }
             }
-            return ticket.startsAtOnce
+            return .granted(startsAtOnce: ticket.startsAtOnce)
         }
     }
 
@@ -145,7 +179,9 @@ final class Admission: @unchecked Sendable {
         if tryAcquire(host: host) != nil { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             var resume: [CheckedContinuation<Void, Never>] = []
-            lock.withLock { requestHostSlot(.task(continuation, host: host), resume: &resume) }
+            var granted: [Job] = []
+            lock.withLock { requestHostSlot(.task(continuation, host: host), resume: &resume, granted: &granted) }
+            precondition(granted.isEmpty)
             for c in resume { c.resume() }
         }
     }
@@ -168,8 +204,11 @@ final class Admission: @unchecked Sendable {
 
     /// Gives back the slots of finished fires, one entry per fire, handing them straight
     /// to waiters. One call per driver-loop turn so a burst of completions costs one lock.
-    func release<S: Sequence<FinishedSlot>>(_ finished: S) {
+    /// Returns the parked fires that now hold both slots, for the caller (the driver) to run.
+    @discardableResult
+    func release<S: Sequence<FinishedSlot>>(_ finished: S) -> [Job] {
         var resume: [CheckedContinuation<Void, Never>] = []
+        var granted: [Job] = []
         var wokeThread = false
         let now = monotonicMillis()
         lock.withLock {
@@ -189,7 +228,7 @@ final class Admission: @unchecked Sendable {
                 if let i = index {
                     if let next = hosts.values[i].releaseOrHandOff(wasSent: slot.wasSent, slowAfter: slowAfter, now: now) {
                         next.tookHostSlot()
-                        requestGlobalSlot(next, resume: &resume, wokeThread: &wokeThread)
+                        requestGlobalSlot(next, resume: &resume, granted: &granted, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
                         if hosts.values[i].breaker == nil {
                             hosts.remove(at: i)
@@ -202,7 +241,7 @@ final class Admission: @unchecked Sendable {
                     }
                 }
                 if let waiter = globalWaiters.popFirst() {
-                    grant(waiter, resume: &resume, wokeThread: &wokeThread)
+                    grant(waiter, resume: &resume, granted: &granted, wokeThread: &wokeThread)
                 } else {
                     globalInUse -= 1
                 }
@@ -213,30 +252,34 @@ final class Admission: @unchecked Sendable {
         // lost: a waiter either still sees `granted` false and sleeps, or sees it true.
         if wokeThread { lock.broadcast() }
         for c in resume { c.resume() }
+        return granted
     }
 
-    private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>]) {
+    private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], granted: inout [Job]) {
         if hosts[waiter.host, default: Destination()].takeOrQueue(waiter, limit: hostLimit) {
             waiter.tookHostSlot()
             var ignored = false
-            requestGlobalSlot(waiter, resume: &resume, wokeThread: &ignored)
+            requestGlobalSlot(waiter, resume: &resume, granted: &granted, wokeThread: &ignored)
         }
     }
 
     private func requestGlobalSlot(
-        _ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], wokeThread: inout Bool
+        _ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], granted: inout [Job], wokeThread: inout Bool
     ) {
         if globalWaiters.isEmpty, globalInUse < globalLimit {
             globalInUse += 1
-            grant(waiter, resume: &resume, wokeThread: &wokeThread)
+            grant(waiter, resume: &resume, granted: &granted, wokeThread: &wokeThread)
         } else {
             globalWaiters.append(waiter)
         }
     }
 
-    private func grant(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], wokeThread: inout Bool) {
+    private func grant(
+        _ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], granted: inout [Job], wokeThread: inout Bool
+    ) {
         switch waiter {
         case .task(let continuation, _): resume.append(continuation)
+        case .parked(let job): granted.append(job)
         case .thread(let ticket):
             ticket.granted = true
             ticket.startsAtOnce = startsAtOnce(hostInUse: hosts[ticket.host]?.inUse ?? 0)

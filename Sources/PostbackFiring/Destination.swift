@@ -27,6 +27,8 @@ struct Destination {
     var inUse = 0
     /// Fires waiting for a slot of this destination, FIFO.
     var waiters = Deque<Admission.Waiter>()
+    /// How many of `waiters` are parked fires (no thread behind them); at most the slot count.
+    var parked = 0
     var slowness = SlowHostRule()
     typealias Breaker = CircuitBreaker<ContinuousClock.Instant>
     /// Made by the host's first failure; nil (closed, never failed) for the healthy many.
@@ -44,6 +46,15 @@ struct Destination {
         return true
     }
 
+    /// Parks a fire behind the slots in use, unless `limit` are parked already (the caller
+    /// then waits its turn instead). Only when no slot is free: a free slot is taken, not parked.
+    mutating func park(_ job: Job, limit: Int) -> Bool {
+        guard !(waiters.isEmpty && inUse < limit), parked < limit else { return false }
+        waiters.append(.parked(job))
+        parked += 1
+        return true
+    }
+
     mutating func takeOrQueue(_ waiter: Admission.Waiter, limit: Int) -> Bool {
         if takeIfFree(limit: limit) { return true }
         waiters.append(waiter)
@@ -55,7 +66,11 @@ struct Destination {
     mutating func releaseOrHandOff(wasSent: Bool, slowAfter: Int64, now: Int64) -> Admission.Waiter? {
         if wasSent { slowness.answered(now: now, after: slowAfter) }
         while let next = waiters.popFirst() {
-            if case .thread(let ticket) = next, ticket.abandoned { continue }
+            switch next {
+            case .thread(let ticket) where ticket.abandoned: continue
+            case .parked: parked -= 1
+            case .thread, .task: break
+            }
             return next
         }
         inUse -= 1

@@ -39,12 +39,16 @@ public final class FiringEngine: Sendable {
     /// Like `submit`, but does not wait for a slow host: false when all the host's slots are
     /// taken and the oldest has been out `configuration.slowHostAfter` (at once, or when that
     /// happens while this waits). The caller sets the fire aside (the daemon defers it to the
-    /// spool) and goes on with other hosts, so one slow partner cannot stall the rest. A fast
-    /// host is waited for.
+    /// spool) and goes on with other hosts, so one slow partner cannot stall the rest. A fire
+    /// for a host whose slots are all taken first parks on its destination (as many as it has
+    /// slots) and returns at once; past that a fast host is waited for.
     public func submitUnlessHostSlow(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
-        let host = Self.hostKey(request.url)
-        guard let atOnce = admission.acquireBlockingUnlessHostSlow(host: host) else { return false }
-        hand(Job(request: request, host: host, completion: completion), startsAtOnce: atOnce)
+        let job = Job(request: request, host: Self.hostKey(request.url), completion: completion)
+        switch admission.place(job) {
+        case .granted(let atOnce): hand(job, startsAtOnce: atOnce)
+        case .parked: break
+        case .slow: return false
+        }
         return true
     }
 
@@ -106,9 +110,12 @@ public final class FiringEngine: Sendable {
 
     /// `startsAtOnce`: wake the driver for it (`Admission.startsAtOnce`).
     private func hand(_ job: Job, startsAtOnce: Bool) {
-        if !driver.enqueue(job, wake: startsAtOnce) {
-            admission.release(CollectionOfOne(FinishedSlot(host: job.host, wasSent: false)))
-            job.completion(.notSent(job.request.url, reason: "engine is shut down"))
+        guard !driver.enqueue(job, wake: startsAtOnce) else { return }
+        // Shut down: this fire and any parked ones its slots go to fail, untried.
+        var refused = [job]
+        while let next = refused.popLast() {
+            refused += admission.release(CollectionOfOne(FinishedSlot(host: next.host, wasSent: false)))
+            next.completion(.notSent(next.request.url, reason: "engine is shut down"))
         }
     }
 

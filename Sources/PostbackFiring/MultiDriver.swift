@@ -291,8 +291,10 @@ final class MultiDriver: @unchecked Sendable {
     private func deliverFinished() {
         guard !finished.isEmpty else { return }
         // Slots first, so a fire's slot is free by the time its owner hears the result.
-        admission.release(finishedSlots)
+        let granted = admission.release(finishedSlots)
         finishedSlots.removeAll(keepingCapacity: true)
+        // Parked fires that the freed slots went to: they start now, like fires from the inbox.
+        for job in granted { admit(job) }
         // Each (job, result) pair is moved out, not copied (a copy is a dozen retains and
         // releases per fire), leaving nil behind.
         for i in finished.indices {
