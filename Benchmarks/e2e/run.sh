@@ -2,7 +2,8 @@
 # End-to-end firing throughput: postbackd run --once on a spool of COUNT records, next to the
 # references of ../shared/bench measured in the same run against the same loopback nginx sink
 # (libcurl-ceiling and curl's own parallel mode over the same URLs). Prints one table and a
-# last line `ratio_vs_libcurl=<x> ratio_vs_curl_parallel=<y>`.
+# last line `ratio_vs_libcurl=<x> ratio_vs_curl_parallel=<y> cpu_ratio=<z>` (CPU per request, user +
+# system, of the best daemon run over the best ceiling run).
 #   COUNT=100000 CONCURRENCY=64 ROUNDS=3 LOG_TARGET=auto LOG_LEVEL=info PER_FILE=1000 bash Benchmarks/e2e/run.sh
 # PER_FILE: records per spool file (1 = one record a file, as low-latency ingest writes them).
 # Each contender runs ROUNDS times, alternating, and the best run of each is compared: on a
@@ -56,11 +57,16 @@ write_daemon_config "$work" "$concurrency" "$concurrency" "$log_target" "$log_le
 seconds() { local s=$1 e=$2; awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'; }
 
 best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
-ceiling=0 curl_rate=0 pb_rate=0 summary=""
+# timed OUT CMD...: runs CMD, writes "wall user sys" (seconds) to OUT.
+timed() { local out=$1; shift; /usr/bin/time -o "$out" -f '%e %U %S' "$@"; }
+# CPU (user + system) per request, in µs, of the best run of each.
+cpu_us() { awk -v u="$1" -v s="$2" -v n="$3" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }'; }
+ceiling=0 ceiling_cpu="" curl_rate=0 pb_rate=0 pb_cpu="" summary=""
 for round in $(seq "$rounds"); do
-  ceiling_line=$("$work/libcurl-ceiling" 'http://127.0.0.1:18080/pb?click=' "$count" "$concurrency")
+  ceiling_line=$(timed "$work/t" "$work/libcurl-ceiling" 'http://127.0.0.1:18080/pb?click=' "$count" "$concurrency")
   c=$(echo "$ceiling_line" | awk '{ for (i = 1; i <= NF; i++) if ($i == "req/s,") print $(i - 1) }')
-  ceiling=$(best "$ceiling" "$c")
+  read -r _ u sy < "$work/t"
+  if [ "${c:-0}" -gt "$ceiling" ]; then ceiling=$c; ceiling_cpu=$(cpu_us "$u" "$sy" "$count"); fi
 
   start=$(date +%s%N)
   curl -s --no-progress-meter -Z --parallel-max "$concurrency" -K "$work/urls.cfg" 2>/dev/null
@@ -71,18 +77,20 @@ for round in $(seq "$rounds"); do
   rm -rf "$work/spool/done" "$work/state"
   # (find, not a glob: 100,000 one-record files are more than one command line holds)
   find "$work/records" -name '*.jsonl' -exec cp -t "$work/spool/incoming/" {} +
-  s=$("$postbackd" run --config "$work/postbackd.conf" --once 2>"$work/postbackd.log")
+  s=$(timed "$work/t" "$postbackd" run --config "$work/postbackd.conf" --once 2>"$work/postbackd.log")
+  read -r _ u sy < "$work/t"
   pb_seconds=$(echo "$s" | sed -E 's/.*"seconds":([0-9.]+).*/\1/')
   succeeded=$(echo "$s" | sed -E 's/.*"succeeded":([0-9]+).*/\1/')
   c=$(awk -v n="$succeeded" -v s="$pb_seconds" 'BEGIN { printf "%.0f", n / s }')
   printf 'round %s: libcurl-ceiling %s, curl -Z %s, postbackd %s req/s (%s succeeded)\n' \
     "$round" "$ceiling" "$curl_rate" "$c" "$succeeded" >&2
-  if [ "$c" -gt "$pb_rate" ]; then pb_rate=$c; summary=$s; fi
+  if [ "$c" -gt "$pb_rate" ]; then pb_rate=$c; summary=$s; pb_cpu=$(cpu_us "$u" "$sy" "$count"); fi
 done
 
-printf '%-34s %12s\n' "best of $rounds ($count requests, $concurrency concurrent, $per_file a file)" "req/s"
-printf '%-34s %12s\n' "libcurl-ceiling" "$ceiling"
+printf '%-34s %12s %14s\n' "best of $rounds ($count requests, $concurrency concurrent, $per_file a file)" "req/s" "cpu µs/req"
+printf '%-34s %12s %14s\n' "libcurl-ceiling" "$ceiling" "$ceiling_cpu"
 printf '%-34s %12s\n' "curl -Z --parallel-max $concurrency" "$curl_rate"
-printf '%-34s %12s\n' "postbackd run --once (log: $log_target, $log_level)" "$pb_rate"
+printf '%-34s %12s %14s\n' "postbackd run --once (log: $log_target, $log_level)" "$pb_rate" "$pb_cpu"
 echo "postbackd summary: $summary"
-awk -v p="$pb_rate" -v c="$ceiling" -v k="$curl_rate" 'BEGIN { printf "ratio_vs_libcurl=%.3f ratio_vs_curl_parallel=%.3f\n", p / c, p / k }'
+awk -v p="$pb_rate" -v c="$ceiling" -v k="$curl_rate" -v pc="$pb_cpu" -v cc="$ceiling_cpu" \
+  'BEGIN { printf "ratio_vs_libcurl=%.3f ratio_vs_curl_parallel=%.3f cpu_ratio=%.2f\n", p / c, p / k, pc / cc }'
