@@ -21,19 +21,27 @@ struct ParkingTests {
         let slowURL = server.base + "/delay/8000"
         let parkedURL = server.base + "/status/204?parked"
 
-        #expect(engine.submitUnlessHostSlow(FireRequest(url: slowURL)) { results.append($0) })
-        #expect(await waitUntil { server.stats.requests == 1 })
-        // The host's one slot is busy for 8 s: this one parks and the call returns at once,
-        // before the slow answer (an order, not a wall-clock bound).
-        #expect(engine.submitUnlessHostSlow(FireRequest(url: parkedURL)) { results.append($0) })
-        #expect(results.count == 0, "submitting the second fire waited for the first's answer")
-        // Parking is full: the third waits, and the host turns slow (its one request out past
-        // slowHostAfter) before the 8 s answer comes: refused, for the caller to defer.
-        let third = await onThread {
-            engine.submitUnlessHostSlow(FireRequest(url: server.base + "/status/204?third")) { results.append($0) }
+        // The steps run on a thread of their own: a test task on the cooperative pool can be
+        // held back for seconds by other tests that block it, which would let the slow answer
+        // come between two steps.
+        let steps = await onThread { () -> (first: Bool, second: Bool, doneAtSecond: Int, third: Bool, doneAtThird: Int) in
+            let first = engine.submitUnlessHostSlow(FireRequest(url: slowURL)) { results.append($0) }
+            let sentBy = ContinuousClock.now + .seconds(30)
+            while server.stats.requests < 1 && ContinuousClock.now < sentBy { usleep(2_000) }
+            // The host's one slot is busy for 8 s: this one parks and the call returns at
+            // once, before the slow answer (an order, not a wall-clock bound).
+            let second = engine.submitUnlessHostSlow(FireRequest(url: parkedURL)) { results.append($0) }
+            let doneAtSecond = results.count
+            // Parking is full: the third waits, and the host turns slow (its one request out
+            // past slowHostAfter) before the 8 s answer comes: refused, for the caller to defer.
+            let third = engine.submitUnlessHostSlow(FireRequest(url: server.base + "/status/204?third")) { results.append($0) }
+            return (first, second, doneAtSecond, third, results.count)
         }
-        #expect(third == false)
-        #expect(results.count == 0, "the third fire was refused only after the first answered")
+        #expect(steps.first)
+        #expect(steps.second)
+        #expect(steps.doneAtSecond == 0, "submitting the second fire waited for the first's answer")
+        #expect(steps.third == false)
+        #expect(steps.doneAtThird == 0, "the third fire was refused only after the first answered")
 
         // The parked fire goes out on the slot the slow answer frees.
         #expect(await waitUntil { results.count == 2 })

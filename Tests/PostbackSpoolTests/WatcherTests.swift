@@ -7,12 +7,11 @@ import Testing
     @Test func aRenameIntoIncomingWakesTheWatcherAtOnce() throws {
         let temp = TempDir()
         let spool = try temp.spool()
-        let watcher = try SpoolWatcher(spool: spool, rescanInterval: .seconds(10))
-        let start = SpoolTime.unixMicros()
+        let watcher = try SpoolWatcher(spool: spool, rescanInterval: .seconds(60))
         DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(50)) { _ = try? spool.ingest([1]) }
-        #expect(watcher.wait(timeout: .seconds(2)) == .changed)
-        let elapsed = SpoolTime.unixMicros() - start
-        #expect(elapsed < 1_000_000, "woke after \(elapsed) µs")
+        // `.changed`, not a timeout: the rename woke it. (No bound on the elapsed time: a
+        // loaded machine may run the rename late, which says nothing about the watcher.)
+        #expect(watcher.wait(timeout: .seconds(60)) == .changed)
         // Drained: a quiet spool now times out into a rescan.
         #expect(watcher.wait(timeout: .milliseconds(50)) == .rescan)
     }
