@@ -77,15 +77,18 @@ JSON
     [ "$log_target" = stderr ] && stderr_file=/dev/null
     "$postbackd" run --config "$dir/postbackd.conf" 2> "$stderr_file" &
     daemon_pid=$!
-    local busy0 daemon_cpu tool_cpu busy1 t0 t1
+    local busy0 tool_cpu0 daemon_cpu tool_cpu busy1 t0 t1
     busy0=$(busy_now)
+    # The harness staged its files before this point: count only what it uses from here.
+    tool_cpu0=$(cpu_of "$tool_pid")
     t0=$(date +%s.%N)
     while [ ! -e "$dir/done" ]; do
         if ! kill -0 "$tool_pid" 2>/dev/null; then cat "$dir/report"; echo "the harness stopped early" >&2; exit 1; fi
         if ! kill -0 "$daemon_pid" 2>/dev/null; then cat "$dir/report" "$dir/daemon.stderr" 2>/dev/null; echo "postbackd stopped early" >&2; exit 1; fi
         sleep 0.2
     done
-    daemon_cpu=$(cpu_of "$daemon_pid"); tool_cpu=$(cpu_of "$tool_pid"); busy1=$(busy_now); t1=$(date +%s.%N)
+    daemon_cpu=$(cpu_of "$daemon_pid"); busy1=$(busy_now); t1=$(date +%s.%N)
+    tool_cpu=$(awk -v a="$tool_cpu0" -v z="$(cpu_of "$tool_pid")" 'BEGIN { printf "%.2f", z - a }')
     # SIGTERM: a drain (no new claims, fires in flight finish; the daemon's stop timeout is 25 s).
     local term_at drained pid=$daemon_pid
     term_at=$(date +%s.%N)
@@ -104,7 +107,7 @@ JSON
     wait "$tool_pid" 2>/dev/null || true
     tool_pid=
     cat "$dir/report" | grep -v '^RESULT'
-    # The daemon's and the harness's CPU include their start (staging, warm-up): a little high.
+    # The daemon's CPU includes its start (the spool scan, the warm-up): a little high.
     awk -v b="$busy0" -v e="$busy1" -v d="$daemon_cpu" -v t="$tool_cpu" -v w="$(awk -v a="$t0" -v z="$t1" 'BEGIN { print z - a }')" \
         -v n="$(nproc)" -v name="$name" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
         printf "[%s] CPU over %.0f s, in cores: machine %.2f of %d, postbackd %.2f, harness %.2f, everything else %.2f; load average %s\n",
