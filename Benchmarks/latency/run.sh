@@ -43,8 +43,13 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building postbackd (release) and the harness ..."
-swift build -c release --package-path "$top" --product postbackd >/dev/null
-postbackd="$(swift build -c release --package-path "$top" --show-bin-path)/postbackd"
+# POSTBACKD_BIN: another build to measure (A/B runs); default this tree's release build.
+if [ -n "${POSTBACKD_BIN:-}" ]; then
+    postbackd=$POSTBACKD_BIN
+else
+    swift build -c release --package-path "$top" --product postbackd >/dev/null
+    postbackd="$(swift build -c release --package-path "$top" --show-bin-path)/postbackd"
+fi
 swift build -c release --package-path "$here" --product LatencyBench >/dev/null
 bench="$(swift build -c release --package-path "$here" --show-bin-path)/LatencyBench"
 
