@@ -49,7 +49,7 @@ final class Admission: @unchecked Sendable {
         case granted(startsAtOnce: Bool)
         /// Waiting on its destination; the driver gets it when a slot frees.
         case parked
-        /// Not taken: the host is slow (see `acquireBlockingUnlessHostSlow`).
+        /// Not taken: the host is slow (see `place`).
         case slow
     }
 
@@ -119,38 +119,27 @@ final class Admission: @unchecked Sendable {
         }
     }
 
-    /// Like `acquireBlocking`, except that it will not wait for a slow host: false, at once or
-    /// later, when all the host's slots are taken and its oldest request sent has waited
-    /// `slowAfter` for an answer.
-    /// The caller sets the fire aside and goes on with other hosts, so one slow partner
-    /// cannot stall fires for all the others; a fast host, whose slots free within
-    /// milliseconds, is waited for as before (that wait is the backpressure on the spool).
-    /// Granted: whether the fire starts at once.
-    func acquireBlockingUnlessHostSlow(host: String) -> Bool? {
-        switch place(host: host, parking: nil) {
-        case .granted(let atOnce): return atOnce
-        case .slow, .parked: return nil
-        }
-    }
-
-    /// `acquireBlockingUnlessHostSlow` for a fire that need not be waited for: while its
-    /// destination has fewer than its slot count parked, a fire for a host whose slots are
-    /// all taken waits there instead of blocking the caller, so a host that is slow but not
-    /// yet found so (its oldest request out less than `slowAfter`) costs the caller nothing,
-    /// and fires for other hosts go on. Past that bound the caller blocks as before, which is
-    /// the backpressure a fast host needs.
+    /// Like `acquireBlocking`, except that a fire for a full host parks rather than blocks
+    /// while it can, and nothing waits for a slow host.
+    /// - `.parked`: the host's slots are all taken and fewer fires than it has slots are
+    ///   parked on it: the fire waits there, with no thread behind it, and `release` hands it
+    ///   to the driver when a slot frees. A host that is slow but not yet found so (its oldest
+    ///   request out less than `slowAfter`) costs the caller nothing, and fires for other
+    ///   hosts go on.
+    /// - Past that bound the caller blocks as `acquireBlocking` does, which is the
+    ///   backpressure a fast host needs (its slots free within milliseconds), until granted
+    ///   or until the host's oldest request sent has waited `slowAfter` for an answer.
+    /// - `.slow`, at once or after that wait: the caller sets the fire aside, so one slow
+    ///   partner cannot stall fires for all the others.
     func place(_ job: Job) -> Placement {
-        place(host: job.host, parking: job)
-    }
-
-    private func place(host: String, parking job: Job?) -> Placement {
+        let host = job.host
         if let atOnce = tryAcquire(host: host) { return .granted(startsAtOnce: atOnce) }
         return lock.withLock { () -> Placement in
             if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
                 hosts[host]!.slowness.markSlow()
                 return .slow
             }
-            if let job, hosts[host, default: Destination()].park(job, limit: hostLimit) { return .parked }
+            if hosts[host, default: Destination()].park(job, limit: hostLimit) { return .parked }
             let ticket = Ticket(host: host)
             var resume: [CheckedContinuation<Void, Never>] = []
             var granted: [Job] = []
