@@ -86,22 +86,27 @@ public final class TakenFire: Sendable {
     /// The file name, now in `active/`.
     public let name: String
     let spool: Spool
-    private let lockFD: Int32
+    /// Holds the claim's `flock`; -1 once handed to the spool's closer after the removal.
+    private let lockFD: Mutex<Int32>
     private let ended = Mutex(false)
 
     init(spool: Spool, name: String, lockFD: Int32, fire: DeferredFire) {
         self.spool = spool
         self.name = name
-        self.lockFD = lockFD
+        self.lockFD = Mutex(lockFD)
         self.fire = fire
     }
 
-    deinit { System.close(lockFD) }
+    deinit {
+        let fd = lockFD.withLock { $0 }
+        if fd >= 0 { System.close(fd) }
+    }
 
     /// The partner answered 2xx.
     public func succeeded(attempt: FireAttempt) throws(SpoolError) {
         try end(.succeeded)
         try System.unlink(spool.active, name)
+        closeRemoved()
     }
 
     /// Another attempt failed transiently: back to `deferred/` with the attempt counted.
@@ -139,6 +144,17 @@ public final class TakenFire: Sendable {
         try spool.writeDurably(next.encoded(), named: newName, into: dir)
         try System.unlink(spool.active, name)
         try System.fsync(spool.active)
+        closeRemoved()
+    }
+
+    /// The file is unlinked: its last close, where the filesystem frees it, goes to the
+    /// spool's closer, as a finished spool file's does (`ActiveFile`).
+    private func closeRemoved() {
+        let fd = lockFD.withLock { fd in
+            defer { fd = -1 }
+            return fd
+        }
+        spool.closer.close([fd])
     }
 
     private func end(_ outcome: FireOutcome?) throws(SpoolError) {

@@ -38,6 +38,26 @@ import Testing
         #expect(descriptors(under: spool.root + "/active").isEmpty)
         #expect(try spool.pending().isEmpty)
     }
+
+    /// The same for a deferred fire taken for its retry: its removal's last close is the
+    /// closer's too, and `taken` still being alive does not hold the descriptor.
+    @Test func aTakenFireThatSucceededKeepsNoDescriptorOnceTheCloserIsDone() throws {
+        let temp = TempDir()
+        let spool = try temp.spool()
+        let line = Array(record("t-retry").utf8)
+        try spool.ingest(line + [0x0A], name: "batch")
+        let file = try #require(try spool.claim("batch")?.activeFile)
+        try file.deferred(line: 1, postbackID: 17, record: line, attempt: attempt(status: 503), nextDue: 1_000, error: "HTTP 503")
+        try file.finish()
+        spool.closer.waitUntilClosed()
+        let ticket = try #require(try spool.due(now: 2_000).first)
+        let taken = try #require(try spool.take(ticket))
+        #expect(descriptors(under: spool.root + "/active").count == 1, "the taken fire holds its lock descriptor")
+        try taken.succeeded(attempt: attempt())
+        spool.closer.waitUntilClosed()
+        #expect(descriptors(under: spool.root + "/active").isEmpty)
+        withExtendedLifetime(taken) {}
+    }
 }
 
 private struct Pipe {
