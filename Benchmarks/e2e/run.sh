@@ -23,8 +23,8 @@ per_file=${PER_FILE:-1000}
 work=$(mktemp -d /tmp/postbackd-e2e.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
-for tool in nginx curl cc; do
-  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light curl gcc libcurl4-openssl-dev >/dev/null; break; }
+for tool in nginx curl cc /usr/bin/time; do
+  command -v "$tool" >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light curl gcc time libcurl4-openssl-dev >/dev/null; break; }
 done
 
 # The sink: nginx answering 204 on 127.0.0.1:18080 (reused when already running).
@@ -56,11 +56,6 @@ write_daemon_config "$work" "$concurrency" "$concurrency" "$log_target" "$log_le
 
 seconds() { local s=$1 e=$2; awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", (e - s) / 1e9 }'; }
 
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
-# timed OUT CMD...: runs CMD, writes "wall user sys" (seconds) to OUT.
-timed() { local out=$1; shift; /usr/bin/time -o "$out" -f '%e %U %S' "$@"; }
-# CPU (user + system) per request, in µs, of the best run of each.
-cpu_us() { awk -v u="$1" -v s="$2" -v n="$3" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }'; }
 ceiling=0 ceiling_cpu="" curl_rate=0 pb_rate=0 pb_cpu="" summary=""
 for round in $(seq "$rounds"); do
   ceiling_line=$(timed "$work/t" "$work/libcurl-ceiling" 'http://127.0.0.1:18080/pb?click=' "$count" "$concurrency")

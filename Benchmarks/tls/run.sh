@@ -102,12 +102,7 @@ prepare() {  # prepare MODE: URL lists, records and catalog under $work/$mode
   echo "ca_file = $ca" >> "$dir/postbackd.conf"
 }
 
-# timed OUT CMD...: runs CMD, writes "wall user sys" (seconds) to OUT.
-timed() { local out=$1; shift; /usr/bin/time -o "$out" -f '%e %U %S' "$@"; }
-
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a + 0 > b + 0) ? a : b }'; }
 rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
-cpu_us() { awk -v u="$1" -v s="$2" -v n="$3" 'BEGIN { printf "%.1f", (u + s) * 1e6 / n }'; }
 
 run_mode() {
   local mode=$1 dir="$work/$1" inside=()
