@@ -1,6 +1,7 @@
 import PostbackTestSupport
 import Dispatch
 import PostbackCore
+import Synchronization
 import Testing
 
 @testable import PostbackFiring
@@ -55,22 +56,31 @@ struct BoundsTests {
         var configuration = testConfiguration(maxConcurrent: 4, perHost: 2)
         configuration.addressRules.allowList.append(CIDR("127.0.0.2/32")!)
         let engine = FiringEngine(configuration: configuration)
-        // Fill the slow host's share with fires that hang (until the 5 s total timeout).
+        // Fill the slow host's share with fires that hang (until the 5 s total timeout); the
+        // submits past its two slots wait on their own thread, as the daemon's producer would.
         let slowEnded = ResultBox()
         let slowFires = Task {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<6 { group.addTask { slowEnded.append(await engine.fire(url: slow.base + "/hang")) } }
+            await onThread {
+                for _ in 0..<6 { engine.submit(FireRequest(url: slow.base + "/hang")) { slowEnded.append($0) } }
             }
         }
         #expect(await waitUntil { slow.stats.requests == 2 })
-        let result = await engine.fire(url: fast.base + "/status/204")
-        #expect(result.verdict.kind == .success)
-        // Not stuck behind the hanging host: done while its fires still hang. (An order, not a
-        // wall-clock bound, so a sanitizer's slowdown cannot fail it.)
-        #expect(slowEnded.count == 0, "the fast fire waited for \(slowEnded.count) hanging fires to time out")
+        // Not stuck behind the hanging host: done while its fires still hang. Counted where
+        // the driver hands the outcome back, so it is an order, not a wall-clock bound, and
+        // neither a sanitizer's slowdown nor a busy test pool can fail it.
+        let fastResult = ResultBox()
+        let slowEndedBeforeFast = Mutex<Int?>(nil)
+        engine.submit(FireRequest(url: fast.base + "/status/204")) { result in
+            slowEndedBeforeFast.withLock { $0 = slowEnded.count }
+            fastResult.append(result)
+        }
+        #expect(await waitUntil { fastResult.count == 1 })
+        #expect(fastResult.all.first?.verdict.kind == .success)
+        #expect(slowEndedBeforeFast.withLock { $0 } == 0, "the fast fire waited for hanging fires to time out")
         #expect(slow.stats.maxOpenRequests == 2)
         engine.shutdown()  // the hanging fires end at the total timeout
         await slowFires.value
+        #expect(slowEnded.count == 6)
         await slow.stop()
         await fast.stop()
     }

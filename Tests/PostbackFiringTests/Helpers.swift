@@ -1,3 +1,4 @@
+import Foundation
 import PostbackCore
 import Synchronization
 
@@ -15,14 +16,26 @@ func testConfiguration(
 }
 
 /// Polls until `condition` holds or `timeout` passes; generous timeouts keep a loaded
-/// 2-core machine from failing tests that are only slow.
-func waitUntil(timeout: Duration = .seconds(30), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
+/// 2-core machine from failing tests that are only slow. The polling runs on a thread of its
+/// own: the Swift concurrency pool has one thread per core, and tests running beside this one
+/// block them (process waits), so a pool-polled condition that holds only for a while (a
+/// count that passes through a value) could be looked at too late and missed.
+func waitUntil(timeout: Duration = .seconds(30), _ condition: @escaping @Sendable () -> Bool) async -> Bool {
+    await onThread {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if condition() { return true }
+            usleep(2_000)
+        }
+        return condition()
     }
-    return condition()
+}
+
+/// Runs a call that may block on a thread of its own, never on the Swift concurrency pool.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        Thread { continuation.resume(returning: body()) }.start()
+    }
 }
 
 /// Collects results handed back on the driver thread.

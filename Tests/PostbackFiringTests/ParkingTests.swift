@@ -68,10 +68,3 @@ struct ParkingTests {
         await server.stop()
     }
 }
-
-/// Runs a call that may block on a thread of its own, never on the Swift concurrency pool.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: body()) }.start()
-    }
-}
