@@ -145,6 +145,8 @@ let package = Package(
             dependencies: ["PostbackSystemd", "PostbackTestSupport", .product(name: "Logging", package: "swift-log")]),
         // These drive the built executables as an operator would; depending on them makes them built first.
         .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
-        .testTarget(name: "PostbackDaemonTests", dependencies: ["PostbackCore", "PostbackTestSupport", "postbackctl", "postbackd"]),
+        .testTarget(
+            name: "PostbackDaemonTests",
+            dependencies: ["PostbackCore", "PostbackDaemon", "PostbackFiring", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
     ]
 )

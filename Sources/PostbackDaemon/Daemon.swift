@@ -15,7 +15,8 @@ public final class Daemon: Sendable {
     public let catalog: CatalogStore
     let engine: FiringEngine
     let recorder: Recorder
-    let dispatcher: Dispatcher
+    let planner: Planner
+    let feed: SpoolFeed
     let notifier: SystemdNotifier
     let logger: Logger
     public let state: StateDirectory
@@ -83,10 +84,10 @@ public final class Daemon: Sendable {
                 catalog.setPaused(paused.ids.union([id]))
             }
         }
-        dispatcher = Dispatcher(
-            spool: spool, engine: engine, catalog: catalog, recorder: recorder, watcher: watcher,
-            notifier: notifier, logger: logger,
-            options: .init(partnerPostbacks: settings.partnerPostbacks, rescanInterval: settings.rescanInterval))
+        planner = Planner(engine: engine, catalog: catalog, recorder: recorder, logger: logger,
+                          partnerPostbacks: settings.partnerPostbacks)
+        feed = SpoolFeed(spool: spool, planner: planner, recorder: recorder, watcher: watcher, notifier: notifier,
+                         logger: logger, rescanInterval: settings.rescanInterval)
         // Metrics: the load at start is the first "last reload".
         recorder.metrics.catalogLoaded(ok: true, unixSeconds: Date().timeIntervalSince1970)
     }
@@ -95,7 +96,7 @@ public final class Daemon: Sendable {
     /// fire's outcome, and returns the balanced summary line of DESIGN.md.
     public func runOnce() -> String {
         let start = ContinuousClock.now
-        dispatcher.run(once: true)
+        feed.run(once: true)
         recorder.inFlight.wait()
         recorder.settle()
         spool.closer.waitUntilClosed()
@@ -110,7 +111,7 @@ public final class Daemon: Sendable {
         state.writePid()
         let thread = Thread { [self] in
             var ready = false
-            dispatcher.run(once: false) { [self] in
+            feed.run(once: false) { [self] in
                 if !ready {
                     ready = true
                     try? notifier.ready()
@@ -128,7 +129,7 @@ public final class Daemon: Sendable {
     public func drain(timeout: Duration) {
         try? notifier.stopping()
         logger.notice("postbackd stopping: no new claims, finishing fires in flight")
-        dispatcher.stop()
+        feed.stop()
         finished.wait()
         #if POSTBACKD_CRASH_POINTS
         CrashPoint.reached(.drain)
@@ -172,7 +173,8 @@ public final class Daemon: Sendable {
         recorder.update(policy: running.retryPolicy)
         recorder.breakers.update(running.breakerConfiguration)
         spool.update(running.spoolConfiguration)
-        dispatcher.update(.init(partnerPostbacks: running.partnerPostbacks, rescanInterval: running.rescanInterval))
+        planner.update(partnerPostbacks: running.partnerPostbacks)
+        feed.update(rescanInterval: running.rescanInterval)
         settings.withLock { $0 = running }
         let applied = old.changedKeys(to: running).map(\.name)
         if !applied.isEmpty {

@@ -1,12 +1,13 @@
 import PostbackSpool
 import Synchronization
 
-/// A claimed spool file while its fires are out: finished when the last one has an outcome.
+/// Claimed records (a spool file, or a batch from another source) while their fires are
+/// out: finished when the last one has an outcome.
 ///
-/// `outstanding` starts at one, the dispatcher's own token, so the count cannot reach zero
+/// `outstanding` starts at one, the planner's own token, so the count cannot reach zero
 /// while fires are still being submitted; whoever brings it to zero finishes the file.
 final class FileWork: Sendable {
-    let file: ActiveFile
+    let records: any ClaimedRecords
     private let outstanding = Atomic<Int>(1)
     /// Set when an outcome could not be written; the file is then released, not finished,
     /// so a later run fires what has no outcome instead of the file vanishing.
@@ -15,8 +16,8 @@ final class FileWork: Sendable {
     /// but nothing went wrong.
     let interrupted = Atomic<Bool>(false)
 
-    init(_ file: ActiveFile) {
-        self.file = file
+    init(_ records: any ClaimedRecords) {
+        self.records = records
     }
 
     func add() {
@@ -28,13 +29,14 @@ final class FileWork: Sendable {
         outstanding.subtract(1, ordering: .acquiringAndReleasing).newValue == 0
     }
 
-    /// Every outcome is in and the file only waits to be finished: a periodic flush must not
-    /// write its ledger (that would send a small file the long way, five syncs, not one).
+    /// Every outcome is in and the records only wait to be finished: a periodic flush must
+    /// not write a spool file's ledger (that would send a small file the long way, five
+    /// syncs, not one).
     var isComplete: Bool { outstanding.load(ordering: .acquiring) == 0 }
 
-    /// The bytes of a line, for deferred fires and dead letters (read again from the file,
-    /// which is not held in memory).
-    func bytes(_ range: Range<Int>) throws(SpoolError) -> [UInt8] {
-        try file.bytes(range)
+    /// The bytes of a line, for deferred fires and dead letters (read again from the
+    /// records, which are not held in memory).
+    func bytes(_ range: Range<Int>) throws -> [UInt8] {
+        try records.bytes(range)
     }
 }

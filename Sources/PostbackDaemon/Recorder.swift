@@ -79,7 +79,7 @@ final class Recorder: @unchecked Sendable {
 
     // MARK: files
 
-    /// A file the dispatcher starts on; handed over in line with the results (no hop of its
+    /// Records the planner starts on; handed over in line with the results (no hop of its
     /// own: for a stream of one-record files a hop per file cost as much as its fire).
     func opened(_ work: FileWork) {
         hand(.opened(work))
@@ -104,28 +104,28 @@ final class Recorder: @unchecked Sendable {
     /// group is whatever finished while the queue was busy: no timer holds a finished file
     /// back, so a crash repeats no more fires than it did with a sync per file.
     private func finishGroup() {
-        var syncOwed: Spool?
+        var syncOwed: (any ClaimedRecords)?
         for work in finishing {
             do {
                 if work.broken.load(ordering: .relaxed) {
-                    try work.file.release()
-                    logger.error("spool file \(work.file.name) released unfinished after a write error; it is resumed from its ledger")
+                    try work.records.release()
+                    logger.error("spool file \(work.records.name) released unfinished after a write error; it is resumed from its ledger")
                 } else if work.interrupted.load(ordering: .relaxed) {
-                    try work.file.release()
-                    logger.notice("spool file \(work.file.name) released part-way at shutdown; the next start fires the rest")
-                } else if try work.file.finishInGroup() {
-                    syncOwed = work.file.spool
+                    try work.records.release()
+                    logger.notice("spool file \(work.records.name) released part-way at shutdown; the next start fires the rest")
+                } else if try work.records.finishInGroup() {
+                    syncOwed = work.records
                 }
             } catch {
-                logger.error("spool file \(work.file.name): \(error)")
+                logger.error("spool file \(work.records.name): \(error)")
                 if Self.isOutOfSpace(error) { enterDiskFull(error) }
                 stuck.append(work)
             }
         }
         finishing.removeAll(keepingCapacity: true)
-        guard let spool = syncOwed else { return }
+        guard let syncOwed else { return }
         do {
-            try spool.syncRemovals()
+            try syncOwed.syncFinishedGroup()
         } catch {
             // The files are gone from active/ but their removal may not survive a crash, after
             // which their fires would go again (none had a durable outcome of its own).
@@ -144,7 +144,7 @@ final class Recorder: @unchecked Sendable {
     func releaseAll() {
         queue.sync {
             for work in open.values {
-                do { try work.file.release() } catch { logger.error("spool file \(work.file.name): release: \(error)") }
+                do { try work.records.release() } catch { logger.error("spool file \(work.records.name): release: \(error)") }
             }
             open.removeAll()
         }
@@ -156,7 +156,7 @@ final class Recorder: @unchecked Sendable {
         queue.asyncAfter(deadline: .now() + .milliseconds(5)) {
             self.flushScheduled = false
             for work in self.open.values where !work.isComplete {
-                do { try work.file.flushIfDue() } catch { self.noteWriteError(work, error) }
+                do { try work.records.flushIfDue() } catch { self.noteWriteError(work, error) }
             }
             if !self.open.isEmpty { self.scheduleFlush() }
         }
@@ -168,7 +168,7 @@ final class Recorder: @unchecked Sendable {
         queue.sync {
             stuck.removeAll { work in
                 do {
-                    try work.file.release()
+                    try work.records.release()
                     return true
                 } catch {
                     return false
@@ -193,7 +193,7 @@ final class Recorder: @unchecked Sendable {
         if Self.isOutOfSpace(error) { enterDiskFull(error) }
         work.broken.store(true, ordering: .relaxed)
         stats.writeErrors.add(1, ordering: .relaxed)
-        logger.error("spool file \(work.file.name): cannot record an outcome: \(error)")
+        logger.error("spool file \(work.records.name): cannot record an outcome: \(error)")
     }
 
     // MARK: outcomes
@@ -207,16 +207,16 @@ final class Recorder: @unchecked Sendable {
             defer { self.inFlight.leave() }
             do {
                 if let rejection {
-                    try work.file.rejected(line: line, reason: rejection, raw: try work.bytes(raw))
+                    try work.records.rejected(line: line, reason: rejection, raw: try work.bytes(raw))
                     self.metrics.recorded(.rejected)
-                    self.logger.warning("spool file \(work.file.name) line \(line) rejected: \(rejection)",
-                                        metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "rejected"])
+                    self.logger.warning("spool file \(work.records.name) line \(line) rejected: \(rejection)",
+                                        metadata: ["SPOOL_FILE": .string(work.records.name), "LINE": "\(line)", "OUTCOME": "rejected"])
                 } else {
-                    try work.file.noMatch(line: line)
+                    try work.records.noMatch(line: line)
                     self.metrics.recorded(.noMatch)
                     // Counted, not an error (DESIGN.md, Precedence): visible at debug level.
-                    self.logger.debug("spool file \(work.file.name) line \(line): no postback matches",
-                                      metadata: ["SPOOL_FILE": .string(work.file.name), "LINE": "\(line)", "OUTCOME": "no_match"])
+                    self.logger.debug("spool file \(work.records.name) line \(line): no postback matches",
+                                      metadata: ["SPOOL_FILE": .string(work.records.name), "LINE": "\(line)", "OUTCOME": "no_match"])
                 }
             } catch {
                 self.noteWriteError(work, error)
@@ -235,10 +235,10 @@ final class Recorder: @unchecked Sendable {
     }
 
     /// What the other threads hand the queue, in the order they hand it: fires' results
-    /// (from the driver thread) and files starting and ending (from the dispatcher).
+    /// (from the driver thread) and records starting and ending (from the planner).
     private enum Handed {
         case fromFile(FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64)
-        case retried(FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64)
+        case retried(FireResult, due: any DueFire, subject: FireLog.Subject, sentAt: Int64)
         case opened(FileWork)
         case finished(FileWork)
     }
@@ -267,8 +267,8 @@ final class Recorder: @unchecked Sendable {
                 switch spare[index] {
                 case .fromFile(let result, let work, let subject, let raw, let sentAt):
                     record(result, work: work, subject: subject, raw: raw, sentAt: sentAt)
-                case .retried(let result, let taken, let subject, let sentAt):
-                    record(result, taken: taken, subject: subject, sentAt: sentAt)
+                case .retried(let result, let due, let subject, let sentAt):
+                    record(result, due: due, subject: subject, sentAt: sentAt)
                 case .opened(let work):
                     open[ObjectIdentifier(work)] = work
                 case .finished(let work):
@@ -288,10 +288,10 @@ final class Recorder: @unchecked Sendable {
     }
 
     /// The result of a retried fire taken from deferred/. Called on the driver thread.
-    func completed(_ result: FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64,
+    func completed(_ result: FireResult, due: any DueFire, subject: FireLog.Subject, sentAt: Int64,
                    host: String, probe: Bool) {
         breakers.record(host, result, wasProbe: probe)
-        hand(.retried(result, taken: taken, subject: subject, sentAt: sentAt))
+        hand(.retried(result, due: due, subject: subject, sentAt: sentAt))
     }
 
     private func record(_ result: FireResult, work: FileWork, subject: FireLog.Subject, raw: Range<Int>, sentAt: Int64) {
@@ -306,14 +306,14 @@ final class Recorder: @unchecked Sendable {
         do {
             switch decide(result, attemptsMade: 1, age: .zero) {
             case .succeeded:
-                try work.file.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
+                try work.records.succeeded(line: subject.line, postbackID: subject.postbackID, attempt: attempt)
                 tally(.succeeded, subject, attempt: 1, result: result, detail: "")
             case .retry(let dueMillis, let why):
-                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
+                try work.records.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                        attempt: attempt, nextDue: dueMillis, error: why)
                 tally(.deferred, subject, attempt: 1, result: result, detail: why)
             case .deadLetter(let why):
-                try work.file.failed(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
+                try work.records.failed(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                      attempt: attempt, error: why)
                 tally(.failed, subject, attempt: 1, result: result, detail: why)
             }
@@ -322,29 +322,29 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
-    private func record(_ result: FireResult, taken: TakenFire, subject: FireLog.Subject, sentAt: Int64) {
+    private func record(_ result: FireResult, due: any DueFire, subject: FireLog.Subject, sentAt: Int64) {
         defer { inFlight.leave() }
-        let attemptNumber = taken.fire.attempts + 1
-        let age = Duration.milliseconds(max(0, SpoolTime.unixMillis() - taken.fire.firstAttempt))
+        let attemptNumber = due.fire.attempts + 1
+        let age = Duration.milliseconds(max(0, SpoolTime.unixMillis() - due.fire.firstAttempt))
         let attempt = FireAttempt(result, sentAt: sentAt)
         track(result, postbackID: subject.postbackID)
         metrics.attempted(latency: result.latency)
         do {
             switch decide(result, attemptsMade: attemptNumber, age: age) {
             case .succeeded:
-                try taken.succeeded(attempt: attempt)
+                try due.succeeded(attempt: attempt)
                 tally(.succeeded, subject, attempt: attemptNumber, result: result, detail: "")
             case .retry(let dueMillis, let why):
-                try taken.reschedule(nextDue: dueMillis, attempt: attempt, error: why)
+                try due.reschedule(nextDue: dueMillis, attempt: attempt, error: why)
                 tally(.deferred, subject, attempt: attemptNumber, result: result, detail: why)
             case .deadLetter(let why):
-                try taken.deadLetter(attempt: attempt, error: why)
+                try due.deadLetter(attempt: attempt, error: why)
                 tally(.failed, subject, attempt: attemptNumber, result: result, detail: why)
             }
         } catch {
             if Self.isOutOfSpace(error) { enterDiskFull(error) }
             stats.writeErrors.add(1, ordering: .relaxed)
-            logger.error("deferred fire \(taken.name): cannot record its outcome: \(error)")
+            logger.error("deferred fire \(due.name): cannot record its outcome: \(error)")
         }
     }
 
@@ -356,7 +356,7 @@ final class Recorder: @unchecked Sendable {
                 self.inFlight.leave()
             }
             do {
-                try work.file.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
+                try work.records.deferred(line: subject.line, postbackID: subject.postbackID, record: try work.bytes(raw),
                                        attempt: nil, nextDue: dueMillis, error: reason)
                 self.stats.heldBack.add(1, ordering: .relaxed)
                 self.metrics.heldBack()
@@ -369,29 +369,29 @@ final class Recorder: @unchecked Sendable {
     }
 
     /// A retry held back unsent (breaker open or host slow); its attempt count stays.
-    func heldBack(taken: TakenFire, subject: FireLog.Subject, dueMillis: Int64, reason: String) {
+    func heldBack(due: any DueFire, subject: FireLog.Subject, dueMillis: Int64, reason: String) {
         queue.async {
             defer { self.inFlight.leave() }
             do {
-                try taken.reschedule(nextDue: dueMillis, attempt: nil, error: reason)
+                try due.reschedule(nextDue: dueMillis, attempt: nil, error: reason)
                 self.stats.heldBack.add(1, ordering: .relaxed)
                 self.metrics.heldBack()
-                self.tally(.deferred, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
+                self.tally(.deferred, subject, attempt: due.fire.attempts, result: nil, detail: reason)
             } catch {
                 self.stats.writeErrors.add(1, ordering: .relaxed)
-                self.logger.error("deferred fire \(taken.name): cannot reschedule: \(error)")
+                self.logger.error("deferred fire \(due.name): cannot reschedule: \(error)")
             }
         }
     }
 
     /// A deferred fire that can no longer be fired (its postback is gone or its record unreadable).
-    func deadLetter(_ taken: TakenFire, subject: FireLog.Subject, reason: String) {
+    func deadLetter(_ due: any DueFire, subject: FireLog.Subject, reason: String) {
         queue.async {
             do {
-                try taken.deadLetter(attempt: nil, error: reason)
-                self.tally(.failed, subject, attempt: taken.fire.attempts, result: nil, detail: reason)
+                try due.deadLetter(attempt: nil, error: reason)
+                self.tally(.failed, subject, attempt: due.fire.attempts, result: nil, detail: reason)
             } catch {
-                self.logger.error("deferred fire \(taken.name): cannot dead-letter: \(error)")
+                self.logger.error("deferred fire \(due.name): cannot dead-letter: \(error)")
             }
         }
     }

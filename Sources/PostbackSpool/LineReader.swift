@@ -14,6 +14,15 @@ public struct SpoolLine {
     /// Longer than the limit: `bytes` is at most its first `LineReader.heldPrefix` bytes (cut
     /// before a UTF-8 sequence), enough for the quarantine to show what it was.
     public var tooLong: Bool
+
+    /// For sources other than a spool file, which hand their records over as lines too.
+    public init(number: Int, range: Range<Int>, bytes: UnsafeBufferPointer<UInt8>, length: Int, tooLong: Bool) {
+        self.number = number
+        self.range = range
+        self.bytes = bytes
+        self.length = length
+        self.tooLong = tooLong
+    }
 }
 
 /// Reads a spool file's lines a chunk at a time, so memory stays bounded by the longest
