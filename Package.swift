@@ -35,6 +35,9 @@ let package = Package(
         .systemLibrary(
             name: "CSystemd", pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, a flag SwiftPM refuses (with
+        // a warning on every build); the header is in /usr/include/hiredis either way.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
         // Typed wrappers for libcurl's variadic setopt/getinfo, which Swift cannot call.
         // It also reads the TLS version of a connection through OpenSSL (libssl-dev), the
         // library Debian's libcurl4-openssl-dev is built on.
@@ -58,6 +61,9 @@ let package = Package(
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
+        // A Redis connection through hiredis (commands, pipelines, reconnects), knowing
+        // nothing of postbackd: the Redis Streams source is built on it in PostbackDaemon.
+        .target(name: "PostbackRedis", dependencies: ["CHiredis"]),
         // sd_notify and the journald log handler.
         .target(
             name: "PostbackSystemd",
@@ -81,6 +87,8 @@ let package = Package(
             name: "PostbackDaemon",
             dependencies: [
                 "PostbackCore", "PostbackFiring", "PostbackSpool", "PostbackSystemd",
+                // PostbackRedis: `source = redis`, the Redis Streams source.
+                "PostbackRedis",
                 // PostbackMetrics: outcomes and latency are counted where they are recorded.
                 "PostbackMetrics",
                 .product(name: "Logging", package: "swift-log"),

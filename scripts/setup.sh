@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 
-packages=(libcurl4-openssl-dev libsystemd-dev pkg-config systemd nginx-light wrk iproute2 curl python3 openssl libssl-dev)
+packages=(libcurl4-openssl-dev libsystemd-dev libhiredis-dev redis-server pkg-config systemd nginx-light wrk iproute2 curl python3 openssl libssl-dev)
 # `scripts/setup.sh --packaging`: also the tools of scripts/package.sh (dpkg-deb, dpkg-shlibdeps,
 # lintian), scripts/systemd-boot-test.sh (debootstrap, systemd-nspawn) and promtool (prometheus).
 packaging_packages=(dpkg-dev lintian debootstrap systemd-container prometheus)

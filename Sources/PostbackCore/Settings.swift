@@ -42,6 +42,18 @@ public struct Settings: Sendable, Equatable {
     /// A PEM bundle trusted instead of the system store for https partners; empty is the
     /// system store. Certificates and host names are verified either way.
     public var caFile = ""
+    /// Where records come from: `spool` (files in the spool directory) or `redis` (Redis
+    /// Streams read through a consumer group, shared by several daemons).
+    public var source = "spool"
+    /// `source = redis`: the node to connect to (`redis://host:port`).
+    public var redisURLs: [String] = ["redis://127.0.0.1:6379"]
+    /// The streams read; ingest adds one entry per record (`XADD STREAM * record LINE`).
+    public var redisStreams: [String] = ["postbackd:records"]
+    public var redisGroup = "postbackd"
+    /// This daemon's consumer name in the group; empty is host name + pid.
+    public var redisConsumer = ""
+    /// How long an entry stays pending with a consumer before another takes it over.
+    public var redisClaimIdle: Duration = .seconds(60)
 
     public init() {}
 
@@ -100,6 +112,12 @@ public struct Settings: Sendable, Equatable {
         Key("log_level", .reload, \.logLevel),
         Key("log_target", .restart, \.logTarget),
         Key("metrics_listen", .restart, \.metricsListen),
+        Key("source", .restart, \.source),
+        Key("redis_url", .restart, \.redisURLs),
+        Key("redis_stream", .restart, \.redisStreams),
+        Key("redis_group", .restart, \.redisGroup),
+        Key("redis_consumer", .restart, \.redisConsumer),
+        Key("redis_claim_idle", .restart, \.redisClaimIdle),
     ]
 
     /// Every key, as written in the file; the environment name is `POSTBACKD_` + upper-cased key.
@@ -266,10 +284,32 @@ public struct Settings: Sendable, Equatable {
             metricsListen = value == "off" ? "" : value
         case "ca_file":
             if value.isEmpty { caFile = "" } else if let v = path() { caFile = v }
+        case "source":
+            if ["spool", "redis"].contains(value) { self.source = value } else { fail("expected spool or redis, got \"\(value)\"") }
+        case "redis_url":
+            let urls = Settings.list(value)
+            if urls.isEmpty { fail("expected redis://host:port") }
+            for url in urls where RedisAddress(url: url) == nil {
+                fail("\"\(url)\" is not redis://host:port (no user, password or database)")
+            }
+            if !urls.isEmpty && urls.allSatisfy({ RedisAddress(url: $0) != nil }) { redisURLs = urls }
+        case "redis_stream":
+            let streams = Settings.list(value)
+            if streams.isEmpty { fail("expected a stream name such as postbackd:records") } else { redisStreams = streams }
+        case "redis_group":
+            if value.isEmpty || value.contains(" ") { fail("expected a consumer group name without spaces") } else { redisGroup = value }
+        case "redis_consumer":
+            if value.contains(" ") { fail("expected a consumer name without spaces") } else { redisConsumer = value }
+        case "redis_claim_idle": if let v = duration() { redisClaimIdle = v }
         default:
             let near = Settings.keys.min { editDistance(Array(key.utf8), Array($0.utf8)) < editDistance(Array(key.utf8), Array($1.utf8)) }
             fail("unknown setting" + (near.map { " (did you mean \($0)?)" } ?? ""))
         }
+    }
+
+    /// A comma-separated list, blanks dropped.
+    static func list(_ value: String) -> [String] {
+        value.split(separator: ",").map { String($0.trimmingWhitespace()) }.filter { !$0.isEmpty }
     }
 
     /// `500ms`, `30s`, `5m`, `1h`, `2d`, or a bare number of seconds.

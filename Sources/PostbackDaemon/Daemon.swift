@@ -16,7 +16,8 @@ public final class Daemon: Sendable {
     let engine: FiringEngine
     let recorder: Recorder
     let planner: Planner
-    let feed: SpoolFeed
+    /// The source's loop: the spool's (`source = spool`) or Redis Streams' (`source = redis`).
+    let feed: any RecordFeed
     let notifier: SystemdNotifier
     let logger: Logger
     public let state: StateDirectory
@@ -86,8 +87,15 @@ public final class Daemon: Sendable {
         }
         planner = Planner(engine: engine, catalog: catalog, recorder: recorder, logger: logger,
                           partnerPostbacks: settings.partnerPostbacks)
-        feed = SpoolFeed(spool: spool, planner: planner, recorder: recorder, watcher: watcher, notifier: notifier,
-                         logger: logger, rescanInterval: settings.rescanInterval)
+        if settings.source == "redis" {
+            watcher.close()
+            feed = RedisFeed(settings: settings, planner: planner, recorderConnection: RedisFeed.recorderConnection(settings),
+                             notifier: notifier, logger: logger, counters: spool.counters,
+                             configuration: settings.spoolConfiguration)
+        } else {
+            feed = SpoolFeed(spool: spool, planner: planner, recorder: recorder, watcher: watcher, notifier: notifier,
+                             logger: logger, rescanInterval: settings.rescanInterval)
+        }
         // Metrics: the load at start is the first "last reload".
         recorder.metrics.catalogLoaded(ok: true, unixSeconds: Date().timeIntervalSince1970)
     }
@@ -96,7 +104,7 @@ public final class Daemon: Sendable {
     /// fire's outcome, and returns the balanced summary line of DESIGN.md.
     public func runOnce() -> String {
         let start = ContinuousClock.now
-        feed.run(once: true)
+        feed.run(once: true, onIdle: {})
         recorder.inFlight.wait()
         recorder.settle()
         spool.closer.waitUntilClosed()
@@ -206,8 +214,7 @@ public final class Daemon: Sendable {
         let secs = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let rate = secs > 0 ? Double(done - previous.0) / secs : 0
         previous = (done, now)
-        let full = recorder.diskFull.load(ordering: .relaxed) ? "DISK FULL, not claiming; " : ""
-        return full + "fires/s \(Int(rate.rounded())), in flight \(engine.inFlight), succeeded \(stats.succeeded.load(ordering: .relaxed)), "
+        return feed.statusPrefix + "fires/s \(Int(rate.rounded())), in flight \(engine.inFlight), succeeded \(stats.succeeded.load(ordering: .relaxed)), "
             + "deferred \(stats.deferred.load(ordering: .relaxed)), failed \(stats.failed.load(ordering: .relaxed))"
             + (recorder.breakers.openHosts.isEmpty ? "" : ", breaker open: \(recorder.breakers.openHosts.prefix(5).joined(separator: " "))")
             + (stats.writeErrors.load(ordering: .relaxed) > 0 ? ", WRITE ERRORS \(stats.writeErrors.load(ordering: .relaxed))" : "")

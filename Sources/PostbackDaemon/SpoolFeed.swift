@@ -13,7 +13,7 @@ import Synchronization
 ///
 /// It also sends WATCHDOG=1: the pings come from this loop, so a wedged loop stops them and
 /// systemd restarts the daemon.
-final class SpoolFeed: Sendable {
+final class SpoolFeed: RecordFeed {
     let spool: Spool
     let planner: Planner
     let recorder: Recorder
@@ -45,6 +45,10 @@ final class SpoolFeed: Sendable {
     }
 
     private var isStopping: Bool { planner.isStopping }
+
+    var statusPrefix: String {
+        recorder.diskFull.load(ordering: .relaxed) ? "DISK FULL, not claiming; " : ""
+    }
 
     // MARK: the loop
 

@@ -46,7 +46,7 @@ public struct DeferredFire: Sendable, Equatable, Codable {
     }
 
     /// Adds an attempt to the history, dropping the oldest past `limit`.
-    mutating func remember(_ attempt: FireAttempt?, limit: Int, answerLimit: Int) {
+    public mutating func remember(_ attempt: FireAttempt?, limit: Int, answerLimit: Int) {
         guard var attempt else { return }
         if attempt.answerPrefix.count > answerLimit { attempt.answerPrefix = Array(attempt.answerPrefix.prefix(answerLimit)) }
         history.append(attempt)
@@ -100,14 +100,15 @@ public struct DeferredFire: Sendable, Equatable, Codable {
         try c.encodeIfPresent(failedAt, forKey: .failedAt)
     }
 
-    func encoded() -> [UInt8] {
+    /// The JSON of a `deferred/` or `failed/` file (and of a retry kept elsewhere).
+    public func encoded() -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding plain strings and integers cannot fail.
         return Array(try! encoder.encode(self)) + [UInt8(ascii: "\n")]
     }
 
-    static func decode(_ bytes: [UInt8], path: String) throws(SpoolError) -> DeferredFire {
+    public static func decode(_ bytes: [UInt8], path: String) throws(SpoolError) -> DeferredFire {
         do {
             return try JSONDecoder().decode(DeferredFire.self, from: Data(bytes))
         } catch {

@@ -63,7 +63,7 @@ public final class SpoolCounters: Sendable {
 
     public var snapshot: SpoolTally { tally.withLock { $0 } }
 
-    func count(_ outcome: FireOutcome, newRecord: Bool) {
+    public func count(_ outcome: FireOutcome, newRecord: Bool) {
         tally.withLock { $0.count(outcome, newRecord: newRecord) }
     }
 }

@@ -1,0 +1,58 @@
+import Synchronization
+
+/// The names a Redis source uses beside its record streams, and the scripts that move due
+/// retries atomically. One set per consumer group's Redis: every daemon of the group shares
+/// them, so any one can retry, take over or dead-letter what another left.
+struct RedisKeys: Sendable {
+    /// Retries waiting for their due time: a sorted set, score = due Unix ms, member = the
+    /// fire's JSON (`DeferredFire`, as a `deferred/` file holds it).
+    var retries = "postbackd:retries"
+    /// Retries a daemon has taken and not ended, score = when taken: a daemon that dies
+    /// leaves them here, and any daemon moves them back once `redis_claim_idle` has passed.
+    var retriesTaken = "postbackd:retries:taken"
+    /// Dead letters: a stream, one entry per fire (`fire` = its JSON).
+    var deadLetters = "postbackd:dead-letters"
+    /// Rejected records: a stream, one entry per refused line, with its reason.
+    var rejected = "postbackd:rejected"
+
+    /// KEYS: retries, taken. ARGV: now (ms), most to take, taken before this (ms) is stale.
+    /// Moves stale taken fires back as due now, then moves up to ARGV[2] due fires into
+    /// taken and returns them: in one script, so two daemons never take the same fire.
+    static let takeDueScript = """
+        local stale = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 1000)
+        for _, m in ipairs(stale) do
+          redis.call('ZREM', KEYS[2], m)
+          redis.call('ZADD', KEYS[1], ARGV[1], m)
+        end
+        local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+        for _, m in ipairs(due) do
+          redis.call('ZREM', KEYS[1], m)
+          redis.call('ZADD', KEYS[2], ARGV[1], m)
+        end
+        return due
+        """
+}
+
+/// Says whether Redis answers, for STATUS= and the journal: set by whoever talks to it.
+final class RedisHealth: Sendable {
+    private let problem = Mutex<String?>(nil)
+
+    /// The current outage, if any.
+    var outage: String? { problem.withLock { $0 } }
+
+    /// True when this is news (the first failure of an outage), so it is logged once.
+    func failed(_ why: String) -> Bool {
+        problem.withLock { problem in
+            defer { problem = why }
+            return problem == nil
+        }
+    }
+
+    /// True when an outage just ended.
+    func answered() -> Bool {
+        problem.withLock { problem in
+            defer { problem = nil }
+            return problem != nil
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// A Redis reply, copied out of hiredis's reply tree so it outlives `freeReplyObject`.
+public enum RedisReply: Sendable, Equatable {
+    case string([UInt8])
+    case status(String)
+    case error(String)
+    case integer(Int64)
+    case array([RedisReply])
+    case null
+
+    /// The bytes of a bulk string (or a status), else nil.
+    public var bytes: [UInt8]? {
+        switch self {
+        case .string(let b): return b
+        case .status(let s): return Array(s.utf8)
+        default: return nil
+        }
+    }
+
+    public var text: String? { bytes.map { String(decoding: $0, as: UTF8.self) } }
+
+    public var elements: [RedisReply] {
+        if case .array(let items) = self { return items }
+        return []
+    }
+
+    public var integer: Int64? {
+        if case .integer(let n) = self { return n }
+        return nil
+    }
+
+    public var errorMessage: String? {
+        if case .error(let message) = self { return message }
+        return nil
+    }
+}
