@@ -155,6 +155,6 @@ let package = Package(
         .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
         .testTarget(
             name: "PostbackDaemonTests",
-            dependencies: ["PostbackCore", "PostbackDaemon", "PostbackFiring", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
+            dependencies: ["PostbackCore", "PostbackDaemon", "PostbackFiring", "PostbackRedis", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
     ]
 )

@@ -1,0 +1,164 @@
+import Foundation
+import Glibc
+import PostbackRedis
+import PostbackTestSupport
+import Testing
+
+/// `source = redis` against real `redis-server` processes on loopback: several daemons on one
+/// stream, a daemon killed, Redis killed, Redis away.
+@Suite("the Redis Streams source against a real Redis", .serialized)
+struct RedisSourceTests {
+    static let stream = "postbackd:records"
+
+    /// One daemon's fixture: its own spool and state (unused by the source but required),
+    /// the shared catalog, and the Redis settings.
+    static func fixture(_ sink: TestServer, _ redis: RedisServer, consumer: String, claimIdle: String = "2s") throws -> SpoolFixture {
+        try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/204?t={transaction_id}"),
+        ]), settings: [
+            "source": "redis", "redis_url": redis.url, "redis_consumer": consumer, "redis_claim_idle": claimIdle,
+            "log_target": "stderr", "max_concurrent": "32", "per_host": "32",
+        ])
+    }
+
+    /// Adds `count` records (`t<first>`...), a thousand per pipeline.
+    static func add(_ count: Int, from first: Int = 0, to redis: RedisServer) throws {
+        let connection = RedisConnection(host: "127.0.0.1", port: redis.port)
+        var i = first
+        while i < first + count {
+            let batch = (i..<min(first + count, i + 1000)).map { n in
+                ["XADD", stream, "*", "record", conversion("t\(n)", partner: 7, offer: 3)].map { Array($0.utf8) }
+            }
+            let replies = try connection.pipeline(batch)
+            #expect(replies.allSatisfy { $0.errorMessage == nil })
+            i += batch.count
+        }
+    }
+
+    /// Entries of the stream still pending in the group (delivered, not acknowledged).
+    static func pending(_ redis: RedisServer) -> Int {
+        let out = (try? redis.cli(["XPENDING", stream, "postbackd"])) ?? ""
+        return Int(out.split(separator: "\n").first.map(String.init) ?? "") ?? -1
+    }
+
+    static func start(_ fixture: SpoolFixture, environment: [String: String] = [:]) throws -> ProcessRunner.Child {
+        try ProcessRunner.start("postbackd", ["run", "--config", fixture.configPath],
+                                environment: environment.merging(["POSTBACKD_LOG_TARGET": "stderr"]) { $1 })
+    }
+
+    /// How often each transaction id reached the sink.
+    static func firesPerRecord(_ sink: TestServer) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for uri in sink.stats.uris {
+            guard let t = uri.split(separator: "=").last else { continue }
+            counts[String(t), default: 0] += 1
+        }
+        return counts
+    }
+
+    @Test func threeDaemonsShareOneStreamAndFireEachRecordOnce() async throws {
+        let redis = try RedisServer()
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let total = 50_000
+        try Self.add(total, to: redis)
+        let daemons = try (1...3).map { try Self.start(try Self.fixture(sink, redis, consumer: "d\($0)", claimIdle: "30s")) }
+        defer { for d in daemons { d.kill() } }
+
+        #expect(eventually(240, every: 0.5) { sink.stats.requests >= total && Self.pending(redis) == 0 },
+                "fired \(sink.stats.requests) of \(total), \(Self.pending(redis)) pending")
+        usleep(500_000)  // a late duplicate would arrive now
+        let fires = Self.firesPerRecord(sink)
+        #expect(fires.count == total)
+        #expect(sink.stats.requests == total, "\(sink.stats.requests - total) fires more than records")
+        #expect(fires.values.allSatisfy { $0 == 1 })
+        for (n, d) in daemons.enumerated() {
+            d.signal(SIGTERM)
+            #expect(d.wait(timeoutSeconds: 30) == 0)
+            let succeeded = d.stderr.components(separatedBy: "OUTCOME=succeeded").count - 1
+            #expect(succeeded > 0, "daemon d\(n + 1) fired nothing: the group did not share the stream")
+        }
+    }
+
+    @Test func aDaemonKilledMidRunLeavesNothingUnfiredAndRepeatsOnlyWhatItHeld() async throws {
+        let redis = try RedisServer()
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let total = 20_000
+        try Self.add(total, to: redis)
+        let killed = try Self.start(try Self.fixture(sink, redis, consumer: "killed"))
+        let survivor = try Self.start(try Self.fixture(sink, redis, consumer: "survivor"))
+        defer { killed.kill(); survivor.kill() }
+
+        #expect(eventually(120, every: 0.05) { sink.stats.requests >= total / 4 })
+        killed.kill()
+        let firedAtKill = sink.stats.requests
+        killed.wait(timeoutSeconds: 10)
+        // What the dead consumer held, read before the survivor may take it over (2 s idle).
+        let held = try redis.cli(["XPENDING", Self.stream, "postbackd", "-", "+", "100000", "killed"])
+            .split(separator: "\n").map(String.init).filter { $0.contains("-") }
+        var heldRecords: Set<String> = []
+        for id in held {
+            let entry = try redis.cli(["XRANGE", Self.stream, id, id])
+            if let t = entry.range(of: "\"transaction_id\":\"") {
+                heldRecords.insert(String(entry[t.upperBound...].prefix { $0 != "\"" }))
+            }
+        }
+        #expect(!held.isEmpty, "the killed daemon held no entry: the kill came too late to test a takeover")
+
+        #expect(eventually(120, every: 0.5) { Self.firesPerRecord(sink).count >= total && Self.pending(redis) == 0 },
+                "\(Self.firesPerRecord(sink).count) of \(total) records fired, \(Self.pending(redis)) pending")
+        usleep(500_000)
+        let fires = Self.firesPerRecord(sink)
+        #expect(fires.count == total, "every record fired at least once")
+        let repeated = Set(fires.filter { $0.value > 1 }.keys)
+        print("redis: killed a daemon holding \(held.count) entries at \(firedAtKill) fires; \(repeated.count) records fired twice")
+        #expect(repeated.isSubset(of: heldRecords),
+                "fired twice though the killed daemon did not hold them: \(repeated.subtracting(heldRecords).prefix(5))")
+        #expect(survivor.stderr.contains("took over entry"))
+    }
+
+    @Test func redisKilledAndRestartedMidRunLosesNothing() async throws {
+        let redis = try RedisServer()
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let total = 20_000
+        try Self.add(total, to: redis)
+        let daemon = try Self.start(try Self.fixture(sink, redis, consumer: "one"))
+        defer { daemon.kill() }
+
+        #expect(eventually(120, every: 0.05) { sink.stats.requests >= total / 4 })
+        redis.kill()
+        let firedWhileUp = sink.stats.requests
+        usleep(1_500_000)
+        try redis.start()  // from its append-only file
+        #expect(firedWhileUp < total, "all fired before Redis went down: nothing was tested")
+        #expect(eventually(120, every: 0.5) { Self.firesPerRecord(sink).count >= total && Self.pending(redis) == 0 },
+                "\(Self.firesPerRecord(sink).count) of \(total) records fired, \(Self.pending(redis)) pending")
+        #expect(Self.firesPerRecord(sink).count == total)
+        print("redis: killed Redis at \(firedWhileUp) of \(total) fires; after its restart \(sink.stats.requests - total) fired twice")
+        #expect(try redis.cli(["XLEN", Self.stream]).hasPrefix("\(total)"))
+        #expect(daemon.stderr.contains("redis unreachable"))
+        #expect(daemon.stderr.contains("redis answers again"))
+    }
+
+    @Test func anUnreachableRedisMakesTheDaemonWaitAndSaySoThenGoOn() async throws {
+        let redis = try RedisServer(start: false)
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let notify = try DatagramReceiver(timeoutSeconds: 10)
+        let daemon = try Self.start(try Self.fixture(sink, redis, consumer: "waiting"),
+                                    environment: ["NOTIFY_SOCKET": notify.path])
+        defer { daemon.kill() }
+        #expect(ServiceModeTests.expectNotify(notify, "STATUS=REDIS UNREACHABLE (redis://127.0.0.1:\(redis.port)"))
+        #expect(daemon.stderr.contains("redis unreachable: redis://127.0.0.1:\(redis.port): cannot connect"))
+
+        try redis.start()
+        try Self.add(3, to: redis)
+        #expect(eventually(20) { sink.stats.requests == 3 })
+        #expect(ServiceModeTests.expectNotify(notify, "STATUS=fires/s"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr.suffix(2000))")
+        #expect(Self.pending(redis) == 0)
+    }
+}
