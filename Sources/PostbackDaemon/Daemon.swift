@@ -89,9 +89,9 @@ public final class Daemon: Sendable {
                           partnerPostbacks: settings.partnerPostbacks)
         if settings.source == "redis" {
             watcher.close()
-            feed = RedisFeed(settings: settings, planner: planner, recorderConnection: RedisFeed.recorderConnection(settings),
-                             notifier: notifier, logger: logger, counters: spool.counters,
-                             configuration: settings.spoolConfiguration)
+            if let problem = RedisFeed.problem(settings) { throw DaemonStartError(message: problem) }
+            feed = RedisFeed(settings: settings, planner: planner, notifier: notifier, logger: logger,
+                             counters: spool.counters, configuration: settings.spoolConfiguration)
         } else {
             feed = SpoolFeed(spool: spool, planner: planner, recorder: recorder, watcher: watcher, notifier: notifier,
                              logger: logger, rescanInterval: settings.rescanInterval)

@@ -1,16 +1,18 @@
 import Foundation
 import Logging
+import PostbackCore
 import PostbackRedis
 import Synchronization
 
-/// The Redis side of recording, on the recorder's queue: it owns that queue's connection,
-/// collects the writes and acknowledgements of entries finished in one group, and sends them
-/// as one `MULTI`/`EXEC` (one round trip, all or nothing). While Redis does not answer it
+/// The Redis side of recording, on the recorder's queue: it owns that queue's connections,
+/// collects the writes and acknowledgements of entries finished in one group, and sends
+/// them as one `MULTI`/`EXEC` per stream (a stream and its companion keys share a slot, so
+/// one node runs it all or nothing), all of a node's in one round trip. While Redis does not answer it
 /// waits and tries again, which holds the recorder and through it the firing (the bound on
 /// unrecorded fires): work waits in Redis, nothing is acknowledged unrecorded.
 final class RedisCommitter: @unchecked Sendable {
-    // @unchecked: `connection`, `writes`, `acks` are touched only on the recorder's queue.
-    private let connection: RedisConnection
+    // @unchecked: `nodes` and `pending` are touched only on the recorder's queue.
+    private let nodes: RedisNodes
     private let group: String
     private let logger: Logger
     private let health: RedisHealth
@@ -19,15 +21,14 @@ final class RedisCommitter: @unchecked Sendable {
     let inHand: InHandEntries
     /// True once the daemon drains: an outage is then waited out for `drainPatience` only.
     private let stopping: @Sendable () -> Bool
-    private var writes: [[[UInt8]]] = []
-    private var acks: [String: [String]] = [:]
-    private var acked: [String] = []
+    /// Per stream: the writes and entry ids of the group being collected.
+    private var pending: [String: (writes: [[[UInt8]]], ids: [String])] = [:]
 
     static let drainPatience: Duration = .seconds(10)
 
-    init(connection: RedisConnection, group: String, logger: Logger, health: RedisHealth, inHand: InHandEntries,
+    init(nodes: RedisNodes, group: String, logger: Logger, health: RedisHealth, inHand: InHandEntries,
          stopping: @escaping @Sendable () -> Bool) {
-        self.connection = connection
+        self.nodes = nodes
         self.group = group
         self.logger = logger
         self.health = health
@@ -37,9 +38,8 @@ final class RedisCommitter: @unchecked Sendable {
 
     /// An entry whose outcomes are all in: its writes and its `XACK` join the next commit.
     func add(_ entryWrites: [[[UInt8]]], acknowledging id: String, in stream: String) {
-        writes += entryWrites
-        acks[stream, default: []].append(id)
-        acked.append(stream + "/" + id)
+        pending[stream, default: ([], [])].writes += entryWrites
+        pending[stream, default: ([], [])].ids.append(id)
     }
 
     /// An entry (`STREAM/ID`) let go unacknowledged.
@@ -47,38 +47,41 @@ final class RedisCommitter: @unchecked Sendable {
         inHand.remove([name])
     }
 
-    /// Sends every collected write and acknowledgement in one transaction.
+    /// Sends every collected write and acknowledgement: one transaction per stream.
     func commit() throws {
-        guard !acked.isEmpty || !writes.isEmpty else { return }
-        var commands = writes
-        for (stream, ids) in acks.sorted(by: { $0.key < $1.key }) {
-            commands.append([Array("XACK".utf8), Array(stream.utf8), Array(group.utf8)] + ids.map { Array($0.utf8) })
-        }
-        let done = acked
-        writes.removeAll(keepingCapacity: true)
-        acks.removeAll(keepingCapacity: true)
-        acked.removeAll(keepingCapacity: true)
-        defer { inHand.remove(done) }
-        if !(try transaction(commands, what: "acknowledging \(done.count) entries")) {
-            logger.error("redis: \(done.count) entries not acknowledged: they stay pending and are fired again after redis_claim_idle")
+        guard !pending.isEmpty else { return }
+        let group = pending.sorted { $0.key < $1.key }
+        pending.removeAll(keepingCapacity: true)
+        for (stream, work) in group {
+            let ack = [Array("XACK".utf8), Array(stream.utf8), Array(self.group.utf8)] + work.ids.map { Array($0.utf8) }
+            defer { inHand.remove(work.ids.map { stream + "/" + $0 }) }
+            if !(try transaction(work.writes + [ack], on: stream, what: "acknowledging \(work.ids.count) entries of \(stream)")) {
+                logger.error("redis: \(work.ids.count) entries of \(stream) not acknowledged: they stay pending and are fired again after redis_claim_idle")
+            }
         }
     }
 
-    /// Runs `commands` as one `MULTI`/`EXEC`, trying again while Redis does not answer. False
-    /// when it gave up (a drain that waited `drainPatience`); throws when Redis refused a
-    /// command (a bug or a wrong key type, not an outage).
+    /// Runs `commands` (keys in `stream`'s slot) as one `MULTI`/`EXEC` on the stream's node,
+    /// trying again while it does not answer. False when it gave up (a drain that waited
+    /// `drainPatience`); throws when Redis refused a command (a bug or a wrong key type, not
+    /// an outage).
     @discardableResult
-    func transaction(_ commands: [[[UInt8]]], what: String) throws -> Bool {
+    func transaction(_ commands: [[[UInt8]]], on stream: String, what: String) throws -> Bool {
         var pipeline: [[[UInt8]]] = [[Array("MULTI".utf8)]]
         pipeline += commands
         pipeline.append([Array("EXEC".utf8)])
         var stopSeen: ContinuousClock.Instant?
         while true {
             do {
-                let replies = try connection.pipeline(pipeline)
+                let replies = try nodes.connection(forSlot: RedisSlot.of(stream)).pipeline(pipeline)
                 if health.answered() { logger.notice("redis answers again: recording resumes") }
                 let exec = replies[replies.count - 1]
                 if let refused = replies.lazy.compactMap(\.errorMessage).first ?? exec.elements.lazy.compactMap(\.errorMessage).first {
+                    if refused.hasPrefix("MOVED") || refused.contains("MOVED ") {
+                        // The cluster moved the slot: ask it again and retry there.
+                        nodes.forgetSlots()
+                        continue
+                    }
                     throw RedisRefusal(message: "\(what): \(refused)")
                 }
                 return true

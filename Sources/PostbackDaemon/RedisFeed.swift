@@ -13,37 +13,37 @@ import Synchronization
 /// Outcomes go back through `StreamEntryRecords` and `RedisCommitter` on the recorder's
 /// queue. Runs on a thread of its own with a connection of its own.
 final class RedisFeed: RecordFeed, @unchecked Sendable {
-    // @unchecked: `connection` and `takeoverCursor` are touched only on the feed's thread.
+    // @unchecked: `nodes`, `groupsMade`, `takeoverCursor` are touched only on the feed's thread.
     let planner: Planner
     let committer: RedisCommitter
     let notifier: SystemdNotifier
     let logger: Logger
     let health: RedisHealth
-    private let connection: RedisConnection
-    private let streams: [String]
+    private let nodes: RedisNodes
+    /// Each stream's companion keys, in `redis_stream`'s order.
+    private let streams: [RedisKeys]
     private let group: String
     let consumer: String
     private let claimIdle: Duration
-    private let keys = RedisKeys()
     private let counters: SpoolCounters
     private let configuration: SpoolConfiguration
+    private var groupsMade: Set<String> = []
     private var takeoverCursor: [String: String] = [:]
 
     /// Entries asked for per read: enough to keep the pool busy between round trips.
     static let readCount = 256
-    /// How long a read waits for new entries; also how often the loop looks at retries,
-    /// takeovers and the watchdog when idle.
+    /// How long a read waits for new entries on one node (split between the nodes of a
+    /// cluster); also how often the loop looks at retries, takeovers and the watchdog when idle.
     static let blockFor: Duration = .milliseconds(500)
 
-    init(settings: Settings, planner: Planner, recorderConnection: RedisConnection, notifier: SystemdNotifier,
-         logger: Logger, counters: SpoolCounters, configuration: SpoolConfiguration) {
-        let address = RedisAddress(url: settings.redisURLs[0])!  // validated with the settings
+    init(settings: Settings, planner: Planner, notifier: SystemdNotifier, logger: Logger, counters: SpoolCounters,
+         configuration: SpoolConfiguration) {
         self.planner = planner
         self.notifier = notifier
         self.logger = logger
         self.health = RedisHealth()
-        self.connection = RedisConnection(host: address.host, port: address.port)
-        self.streams = settings.redisStreams
+        self.nodes = Self.nodes(settings)
+        self.streams = settings.redisStreams.map(RedisKeys.init(stream:))
         self.group = settings.redisGroup
         self.consumer = settings.redisConsumer.isEmpty
             ? "\(ProcessInfo.processInfo.hostName)-\(getpid())" : settings.redisConsumer
@@ -51,13 +51,23 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         self.counters = counters
         self.configuration = configuration
         self.committer = RedisCommitter(
-            connection: recorderConnection, group: settings.redisGroup, logger: logger, health: health,
+            nodes: Self.nodes(settings), group: settings.redisGroup, logger: logger, health: health,
             inHand: InHandEntries(), stopping: { [planner] in planner.isStopping })
     }
 
-    static func recorderConnection(_ settings: Settings) -> RedisConnection {
-        let address = RedisAddress(url: settings.redisURLs[0])!
-        return RedisConnection(host: address.host, port: address.port)
+    /// The settings' nodes: each owner (this feed, the committer) gets its own connections.
+    private static func nodes(_ settings: Settings) -> RedisNodes {
+        RedisNodes(seeds: settings.redisURLs.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+    }
+
+    /// Nil, or why these settings cannot run: in a cluster (several `redis_url`) each
+    /// stream's companion keys must share its slot, which takes a hash tag in its name.
+    static func problem(_ settings: Settings) -> String? {
+        guard settings.redisURLs.count > 1 else { return nil }
+        let untagged = settings.redisStreams.filter { !RedisKeys(stream: $0).shareTheStreamsSlot }
+        guard !untagged.isEmpty else { return nil }
+        return "redis_stream: in a cluster each stream needs a hash tag, such as {shard1}:records, so its retries and "
+            + "dead letters share its slot; not so: \(untagged.joined(separator: ", "))"
     }
 
     func stop() { planner.stop() }
@@ -71,106 +81,133 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
     // MARK: the loop
 
     /// Reads until stopped. With `once`, returns when the streams have no new entry and no
-    /// retry due at the start remains.
+    /// retry due at the start remains. A node that does not answer is waited for (and said
+    /// in STATUS= and the log) while the others' streams go on.
     func run(once: Bool, onIdle: () -> Void) {
         let startMillis = SpoolTime.unixMillis()
         var lastPing = ContinuousClock.now
         let pingEvery = notifier.watchdogPingInterval ?? .seconds(1)
         var lastTakeover = ContinuousClock.now - claimIdle
-        var groupsMade = false
-        var ownPendingRead = false
+        var ownPendingRead: Set<String> = []
         while !isStopping {
             if ContinuousClock.now - lastPing >= pingEvery {
                 try? notifier.watchdog()
                 lastPing = .now
             }
-            do {
-                if !groupsMade {
-                    try makeGroups()
-                    groupsMade = true
+            var worked = false
+            var outage: String?
+            let takeover = ContinuousClock.now - lastTakeover >= min(claimIdle / 2, .seconds(5))
+            if takeover { lastTakeover = .now }
+            let byNode = streamsByNode()
+            let block = byNode.count > 1 ? Self.blockFor / byNode.count : Self.blockFor
+            for (node, keys) in byNode where !isStopping {
+                do {
+                    let connection = nodes.connection(to: node)
+                    for stream in keys where !groupsMade.contains(stream.stream) {
+                        try makeGroup(stream.stream, on: connection)
+                        groupsMade.insert(stream.stream)
+                    }
+                    if !ownPendingRead.contains(node.description) {
+                        // A consumer name kept across restarts (`redis_consumer`) gets back its
+                        // own pending entries at once, without waiting for the takeover.
+                        worked = try read(keys, from: "0", on: connection) > 0 || worked
+                        ownPendingRead.insert(node.description)
+                    }
+                    if takeover {
+                        for stream in keys { worked = try takeOver(stream.stream, on: connection) > 0 || worked }
+                    }
+                    for stream in keys {
+                        worked = try takeDueRetries(stream, upTo: once ? startMillis : SpoolTime.unixMillis(), on: connection) > 0 || worked
+                    }
+                    worked = try read(keys, from: ">", block: once || worked ? nil : block, on: connection) > 0 || worked
+                } catch let error as RedisConnectionError {
+                    outage = "\(error)"
+                } catch let refusal as RedisRefusal where refusal.message.contains("MOVED") {
+                    nodes.forgetSlots()
+                } catch {
+                    logger.error("redis \(node): \(error)")
+                    outage = "\(node): \(error)"
                 }
-                var worked = false
-                if !ownPendingRead {
-                    // A consumer name kept across restarts (`redis_consumer`) gets back its
-                    // own pending entries at once, without waiting for the takeover.
-                    worked = try read(from: "0") > 0
-                    ownPendingRead = true
-                }
-                if ContinuousClock.now - lastTakeover >= min(claimIdle / 2, .seconds(5)) {
-                    worked = try takeOver() > 0 || worked
-                    lastTakeover = .now
-                }
-                worked = try takeDueRetries(upTo: once ? startMillis : SpoolTime.unixMillis()) > 0 || worked
-                worked = try read(from: ">", block: once || worked ? nil : Self.blockFor) > 0 || worked
-                if health.answered() { logger.notice("redis answers again: reading resumes") }
-                if once && !worked { return }
-                if !worked { onIdle() }
-            } catch let error as RedisConnectionError {
-                if health.failed("\(error)") {
-                    logger.error("redis unreachable: \(error); waiting, trying again every second")
-                }
-                if once { return }
+            }
+            if let outage {
+                if health.failed(outage) { logger.error("redis unreachable: \(outage); waiting, trying again every second") }
+            } else if health.answered() {
+                logger.notice("redis answers again: reading resumes")
+            }
+            if once && !worked { return }
+            if !worked {
                 onIdle()
-                Thread.sleep(forTimeInterval: 1)
-            } catch {
-                logger.error("redis: \(error)")
-                if once { return }
-                Thread.sleep(forTimeInterval: 1)
+                if outage != nil { Thread.sleep(forTimeInterval: 1) }
             }
         }
     }
 
-    /// `XGROUP CREATE ... 0 MKSTREAM` for each stream: a group made now reads what ingest
-    /// added before it; one that exists (BUSYGROUP) is left as it is.
-    private func makeGroups() throws {
-        for stream in streams {
-            let reply = try connection.command("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
-            if let error = reply.errorMessage, !error.hasPrefix("BUSYGROUP") {
-                throw RedisRefusal(message: "XGROUP CREATE \(stream) \(group): \(error)")
+    /// The streams grouped by the node that holds them, in `redis_stream`'s order. A cluster
+    /// whose slots cannot be looked up now leaves the streams on their seed, to fail there
+    /// and be said.
+    private func streamsByNode() -> [(node: RedisNodes.Node, streams: [RedisKeys])] {
+        var result: [(node: RedisNodes.Node, streams: [RedisKeys])] = []
+        for keys in streams {
+            let node = (try? nodes.node(forSlot: RedisSlot.of(keys.stream))) ?? nodes.seeds[0]
+            if let i = result.firstIndex(where: { $0.node == node }) {
+                result[i].streams.append(keys)
+            } else {
+                result.append((node, [keys]))
             }
+        }
+        return result
+    }
+
+    /// `XGROUP CREATE ... 0 MKSTREAM`: a group made now reads what ingest added before it;
+    /// one that exists (BUSYGROUP) is left as it is.
+    private func makeGroup(_ stream: String, on connection: RedisConnection) throws {
+        let reply = try connection.command("XGROUP", "CREATE", stream, group, "0", "MKSTREAM")
+        if let error = reply.errorMessage, !error.hasPrefix("BUSYGROUP") {
+            throw RedisRefusal(message: "XGROUP CREATE \(stream) \(group): \(error)")
         }
     }
 
-    /// One `XREADGROUP` over every stream; plans each entry. Returns how many there were.
-    private func read(from id: String, block: Duration? = nil) throws -> Int {
+    /// One `XREADGROUP` over a node's streams; plans each entry. Returns how many there were.
+    private func read(_ keys: [RedisKeys], from id: String, block: Duration? = nil, on connection: RedisConnection) throws -> Int {
         var arguments = ["XREADGROUP", "GROUP", group, consumer, "COUNT", String(Self.readCount)]
-        if let block { arguments += ["BLOCK", String(block.milliseconds)] }
+        if let block { arguments += ["BLOCK", String(max(1, block.milliseconds))] }
         arguments.append("STREAMS")
-        arguments += streams
-        arguments += Array(repeating: id, count: streams.count)
+        arguments += keys.map(\.stream)
+        arguments += Array(repeating: id, count: keys.count)
         let reply = try connection.command(arguments.map { Array($0.utf8) })
         if let error = reply.errorMessage {
-            if error.hasPrefix("NOGROUP") { try makeGroups() }
+            if error.hasPrefix("NOGROUP") { groupsMade.removeAll() }
             throw RedisRefusal(message: "XREADGROUP: \(error)")
         }
         var count = 0
         for perStream in reply.elements {
             let parts = perStream.elements
-            guard parts.count == 2, let stream = parts[0].text else { continue }
+            guard parts.count == 2, let name = parts[0].text, let stream = keys.first(where: { $0.stream == name }) else { continue }
             for entry in parts[1].elements where !isStopping {
-                if plan(entry, from: stream) { count += 1 }
+                if plan(entry, from: stream, on: connection) { count += 1 }
             }
         }
         return count
     }
 
-    /// `XAUTOCLAIM` on every stream: entries pending with any consumer for longer than
-    /// `redis_claim_idle` (a daemon that died, or this one before a restart) become ours.
-    private func takeOver() throws -> Int {
+    /// `XAUTOCLAIM`: entries pending with any consumer for longer than `redis_claim_idle`
+    /// (a daemon that died, or this one before a restart) become ours.
+    private func takeOver(_ name: String, on connection: RedisConnection) throws -> Int {
         var count = 0
-        for stream in streams {
-            let cursor = takeoverCursor[stream] ?? "0-0"
+        guard let stream = streams.first(where: { $0.stream == name }) else { return 0 }
+        do {
+            let cursor = takeoverCursor[name] ?? "0-0"
             let reply = try connection.command(
-                "XAUTOCLAIM", stream, group, consumer, String(claimIdle.milliseconds), cursor, "COUNT", String(Self.readCount))
-            if let error = reply.errorMessage { throw RedisRefusal(message: "XAUTOCLAIM \(stream): \(error)") }
+                "XAUTOCLAIM", name, group, consumer, String(claimIdle.milliseconds), cursor, "COUNT", String(Self.readCount))
+            if let error = reply.errorMessage { throw RedisRefusal(message: "XAUTOCLAIM \(name): \(error)") }
             let parts = reply.elements
-            guard parts.count >= 2 else { continue }
-            takeoverCursor[stream] = parts[0].text ?? "0-0"
+            guard parts.count >= 2 else { return 0 }
+            takeoverCursor[name] = parts[0].text ?? "0-0"
             for entry in parts[1].elements where !isStopping {
-                guard let id = entry.elements.first?.text, !committer.inHand.contains(stream + "/" + id) else { continue }
-                if plan(entry, from: stream) {
+                guard let id = entry.elements.first?.text, !committer.inHand.contains(name + "/" + id) else { continue }
+                if plan(entry, from: stream, on: connection) {
                     count += 1
-                    logger.notice("redis: took over entry \(stream)/\(id), pending longer than redis_claim_idle")
+                    logger.notice("redis: took over entry \(name)/\(id), pending longer than redis_claim_idle")
                 }
             }
         }
@@ -179,7 +216,8 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
 
     /// Plans one entry (`[id, [field, value, ...]]`); an entry without a record field is
     /// rejected whole, with its reason, and acknowledged.
-    private func plan(_ entry: RedisReply, from stream: String) -> Bool {
+    private func plan(_ entry: RedisReply, from keys: RedisKeys, on connection: RedisConnection) -> Bool {
+        let stream = keys.stream
         let parts = entry.elements
         guard parts.count == 2, let id = parts[0].text else { return false }
         let flat = parts[1].elements
@@ -193,7 +231,7 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
             stream: stream, id: id, fields: fields, committer: committer, counters: counters,
             configuration: configuration, keys: keys)
         else {
-            rejectWhole(stream: stream, id: id, fields: fields)
+            rejectWhole(keys, id: id, fields: fields, on: connection)
             return true
         }
         committer.inHand.insert(records.name)
@@ -201,7 +239,8 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         return true
     }
 
-    private func rejectWhole(stream: String, id: String, fields: [(name: String, value: [UInt8])]) {
+    private func rejectWhole(_ keys: RedisKeys, id: String, fields: [(name: String, value: [UInt8])], on connection: RedisConnection) {
+        let stream = keys.stream
         let reason = "entry has neither a record nor a records field (fields: \(fields.map(\.name).joined(separator: ", ")))"
         let raw = fields.first?.value ?? []
         logger.warning("redis entry \(stream)/\(id) rejected: \(reason)", metadata: ["OUTCOME": "rejected"])
@@ -224,8 +263,8 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
 
     // MARK: retries
 
-    /// Takes due retries from the sorted set (and puts back those a dead daemon took).
-    private func takeDueRetries(upTo now: Int64) throws -> Int {
+    /// Takes due retries from the stream's sorted set (and puts back those a dead daemon took).
+    private func takeDueRetries(_ keys: RedisKeys, upTo now: Int64, on connection: RedisConnection) throws -> Int {
         let staleBefore = SpoolTime.unixMillis() - claimIdle.milliseconds
         let reply = try connection.command(
             "EVAL", RedisKeys.takeDueScript, "2", keys.retries, keys.retriesTaken, String(now), "256", String(staleBefore))

@@ -1,19 +1,41 @@
+import PostbackCore
 import Synchronization
 
-/// The names a Redis source uses beside its record streams, and the scripts that move due
-/// retries atomically. One set per consumer group's Redis: every daemon of the group shares
-/// them, so any one can retry, take over or dead-letter what another left.
-struct RedisKeys: Sendable {
+/// The names a Redis source uses beside one record stream, and the scripts that move due
+/// retries atomically. Every daemon of the group shares them, so any one can retry, take
+/// over or dead-letter what another left.
+///
+/// They are named after the stream without its last `:part` (`postbackd:records` gives
+/// `postbackd:retries`, `postbackd:rejected`, ...), so a stream with a hash tag
+/// (`{shard1}:records`) has them in its own cluster slot: one transaction can then
+/// acknowledge its entries and write their retries together.
+struct RedisKeys: Sendable, Equatable {
+    let stream: String
     /// Retries waiting for their due time: a sorted set, score = due Unix ms, member = the
     /// fire's JSON (`DeferredFire`, as a `deferred/` file holds it).
-    var retries = "postbackd:retries"
+    let retries: String
     /// Retries a daemon has taken and not ended, score = when taken: a daemon that dies
     /// leaves them here, and any daemon moves them back once `redis_claim_idle` has passed.
-    var retriesTaken = "postbackd:retries:taken"
+    let retriesTaken: String
     /// Dead letters: a stream, one entry per fire (`fire` = its JSON).
-    var deadLetters = "postbackd:dead-letters"
+    let deadLetters: String
     /// Rejected records: a stream, one entry per refused line, with its reason.
-    var rejected = "postbackd:rejected"
+    let rejected: String
+
+    init(stream: String) {
+        self.stream = stream
+        let prefix = stream.lastIndex(of: ":").map { String(stream[..<$0]) } ?? stream
+        retries = prefix + ":retries"
+        retriesTaken = prefix + ":retries:taken"
+        deadLetters = prefix + ":dead-letters"
+        rejected = prefix + ":rejected"
+    }
+
+    /// True when every companion key is in the stream's slot (needed in a cluster).
+    var shareTheStreamsSlot: Bool {
+        let slot = RedisSlot.of(stream)
+        return [retries, retriesTaken, deadLetters, rejected].allSatisfy { RedisSlot.of($0) == slot }
+    }
 
     /// KEYS: retries, taken. ARGV: now (ms), most to take, taken before this (ms) is stale.
     /// Moves stale taken fires back as due now, then moves up to ARGV[2] due fires into

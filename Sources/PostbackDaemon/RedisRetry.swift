@@ -28,7 +28,7 @@ final class RedisRetry: DueFire {
     private var untake: [[UInt8]] { [Array("ZREM".utf8), Array(keys.retriesTaken.utf8), member] }
 
     func succeeded(attempt: FireAttempt) throws {
-        try committer.transaction([untake], what: "recording a retry's success")
+        try committer.transaction([untake], on: keys.stream, what: "recording a retry's success")
         counters.count(.succeeded, newRecord: false)
     }
 
@@ -40,7 +40,7 @@ final class RedisRetry: DueFire {
         next.remember(attempt, limit: configuration.historyLimit, answerLimit: configuration.answerPrefixBytes)
         try committer.transaction(
             [untake, [Array("ZADD".utf8), Array(keys.retries.utf8), Array(String(nextDue).utf8), next.encoded()]],
-            what: "rescheduling a retry")
+            on: keys.stream, what: "rescheduling a retry")
         counters.count(.deferred, newRecord: false)
     }
 
@@ -52,7 +52,7 @@ final class RedisRetry: DueFire {
         dead.remember(attempt, limit: configuration.historyLimit, answerLimit: configuration.answerPrefixBytes)
         try committer.transaction(
             [untake, [Array("XADD".utf8), Array(keys.deadLetters.utf8), [UInt8(ascii: "*")], Array("fire".utf8), dead.encoded()]],
-            what: "dead-lettering a retry")
+            on: keys.stream, what: "dead-lettering a retry")
         counters.count(.failed, newRecord: false)
     }
 }

@@ -1,0 +1,75 @@
+/// The Redis nodes one owner talks to: a single node, or a cluster's masters, found with
+/// `CLUSTER SLOTS` from whichever seed answers. One connection per node, made on first use.
+/// Not thread-safe: one owner (a thread or a serial queue), like its connections.
+public final class RedisNodes: @unchecked Sendable {
+    // @unchecked: touched only by the one owner, as documented.
+    public struct Node: Sendable, Hashable, CustomStringConvertible {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) { (self.host, self.port) = (host, port) }
+        public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    }
+
+    public let seeds: [Node]
+    /// Several seeds: a cluster, whose slots are looked up; one: that node holds every key.
+    public var isCluster: Bool { seeds.count > 1 }
+    private var connections: [Node: RedisConnection] = [:]
+    /// Slot ranges and their master, sorted; empty until loaded (or after `forgetSlots`).
+    private var slots: [(range: ClosedRange<Int>, node: Node)] = []
+
+    public init(seeds: [Node]) {
+        precondition(!seeds.isEmpty, "at least one Redis node")
+        self.seeds = seeds
+    }
+
+    /// The connection of the node that holds `slot`.
+    public func connection(forSlot slot: Int) throws(RedisConnectionError) -> RedisConnection {
+        try connection(to: node(forSlot: slot))
+    }
+
+    public func node(forSlot slot: Int) throws(RedisConnectionError) -> Node {
+        guard isCluster else { return seeds[0] }
+        if slots.isEmpty { try loadSlots() }
+        if let owner = slots.first(where: { $0.range.contains(slot) }) { return owner.node }
+        throw RedisConnectionError(node: seeds.map(\.description).joined(separator: ","),
+                                   message: "no cluster node serves slot \(slot)")
+    }
+
+    public func connection(to node: Node) -> RedisConnection {
+        if let existing = connections[node] { return existing }
+        let made = RedisConnection(host: node.host, port: node.port)
+        connections[node] = made
+        return made
+    }
+
+    /// After a `MOVED` answer: the next lookup asks the cluster again.
+    public func forgetSlots() {
+        slots = []
+    }
+
+    private func loadSlots() throws(RedisConnectionError) {
+        var lastError: RedisConnectionError?
+        for seed in seeds {
+            do throws(RedisConnectionError) {
+                let reply = try connection(to: seed).command("CLUSTER", "SLOTS")
+                if let error = reply.errorMessage {
+                    throw RedisConnectionError(node: seed.description, message: "CLUSTER SLOTS: \(error)")
+                }
+                var loaded: [(range: ClosedRange<Int>, node: Node)] = []
+                for range in reply.elements {
+                    let parts = range.elements
+                    guard parts.count >= 3, let start = parts[0].integer, let end = parts[1].integer else { continue }
+                    let master = parts[2].elements
+                    guard master.count >= 2, let port = master[1].integer else { continue }
+                    let host = master[0].text.flatMap { $0.isEmpty ? nil : $0 } ?? seed.host
+                    loaded.append((Int(start)...Int(end), Node(host: host, port: Int(port))))
+                }
+                slots = loaded.sorted { $0.range.lowerBound < $1.range.lowerBound }
+                return
+            } catch {
+                lastError = error
+            }
+        }
+        throw lastError!
+    }
+}
