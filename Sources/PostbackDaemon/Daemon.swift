@@ -90,7 +90,7 @@ public final class Daemon: Sendable {
         if settings.source == "redis" {
             watcher.close()
             if let problem = RedisFeed.problem(settings) { throw DaemonStartError(message: problem) }
-            feed = RedisFeed(settings: settings, planner: planner, notifier: notifier, logger: logger,
+            feed = RedisFeed(settings: settings, planner: planner, recorderQueue: recorder.queue, notifier: notifier, logger: logger,
                              counters: spool.counters, configuration: settings.spoolConfiguration)
         } else {
             feed = SpoolFeed(spool: spool, planner: planner, recorder: recorder, watcher: watcher, notifier: notifier,

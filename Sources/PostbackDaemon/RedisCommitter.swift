@@ -7,33 +7,44 @@ import Synchronization
 /// The Redis side of recording, on the recorder's queue: it owns that queue's connections,
 /// collects the writes and acknowledgements of entries finished in one group, and sends
 /// them as one `MULTI`/`EXEC` per stream (a stream and its companion keys share a slot, so
-/// one node runs it all or nothing), all of a node's in one round trip. While Redis does not answer it
-/// waits and tries again, which holds the recorder and through it the firing (the bound on
-/// unrecorded fires): work waits in Redis, nothing is acknowledged unrecorded.
+/// one node runs it all or nothing).
+///
+/// A transaction for a node that does not answer is parked, with everything after it for
+/// the same stream, and tried again every second; the recorder goes on with the other
+/// streams. Its entries stay pending in Redis meanwhile, so a daemon that dies with parked
+/// work loses nothing: another takes the entries over and fires them again.
 final class RedisCommitter: @unchecked Sendable {
-    // @unchecked: `nodes` and `pending` are touched only on the recorder's queue.
+    // @unchecked: `nodes`, `pending`, `parked` and `retryScheduled` are touched only on `queue`.
     private let nodes: RedisNodes
     private let group: String
     private let logger: Logger
     private let health: RedisHealth
+    /// The recorder's queue, where every method runs and parked work is retried.
+    private let queue: DispatchQueue
     /// Entries planned and not yet acknowledged or released, shared with the feed so a
     /// takeover pass does not claim back what this daemon still holds.
     let inHand: InHandEntries
-    /// True once the daemon drains: an outage is then waited out for `drainPatience` only.
-    private let stopping: @Sendable () -> Bool
     /// Per stream: the writes and entry ids of the group being collected.
     private var pending: [String: (writes: [[[UInt8]]], ids: [String])] = [:]
+    /// Transactions whose node did not answer, oldest first.
+    private var parked: [Transaction] = []
+    private var retryScheduled = false
 
-    static let drainPatience: Duration = .seconds(10)
+    private struct Transaction {
+        var stream: String
+        var commands: [[[UInt8]]]
+        /// The entries (`STREAM/ID`) it acknowledges.
+        var entries: [String]
+        var what: String
+    }
 
-    init(nodes: RedisNodes, group: String, logger: Logger, health: RedisHealth, inHand: InHandEntries,
-         stopping: @escaping @Sendable () -> Bool) {
+    init(nodes: RedisNodes, group: String, logger: Logger, health: RedisHealth, inHand: InHandEntries, queue: DispatchQueue) {
         self.nodes = nodes
         self.group = group
         self.logger = logger
         self.health = health
         self.inHand = inHand
-        self.stopping = stopping
+        self.queue = queue
     }
 
     /// An entry whose outcomes are all in: its writes and its `XACK` join the next commit.
@@ -48,54 +59,70 @@ final class RedisCommitter: @unchecked Sendable {
     }
 
     /// Sends every collected write and acknowledgement: one transaction per stream.
-    func commit() throws {
+    func commit() {
         guard !pending.isEmpty else { return }
         let group = pending.sorted { $0.key < $1.key }
         pending.removeAll(keepingCapacity: true)
         for (stream, work) in group {
             let ack = [Array("XACK".utf8), Array(stream.utf8), Array(self.group.utf8)] + work.ids.map { Array($0.utf8) }
-            defer { inHand.remove(work.ids.map { stream + "/" + $0 }) }
-            if !(try transaction(work.writes + [ack], on: stream, what: "acknowledging \(work.ids.count) entries of \(stream)")) {
-                logger.error("redis: \(work.ids.count) entries of \(stream) not acknowledged: they stay pending and are fired again after redis_claim_idle")
-            }
+            submit(Transaction(stream: stream, commands: work.writes + [ack], entries: work.ids.map { stream + "/" + $0 },
+                               what: "acknowledging \(work.ids.count) entries of \(stream)"))
         }
     }
 
-    /// Runs `commands` (keys in `stream`'s slot) as one `MULTI`/`EXEC` on the stream's node,
-    /// trying again while it does not answer. False when it gave up (a drain that waited
-    /// `drainPatience`); throws when Redis refused a command (a bug or a wrong key type, not
-    /// an outage).
-    @discardableResult
-    func transaction(_ commands: [[[UInt8]]], on stream: String, what: String) throws -> Bool {
+    /// Runs `commands` (keys in `stream`'s slot) as one `MULTI`/`EXEC` on the stream's
+    /// node, now or, while the node does not answer, once it does.
+    func transaction(_ commands: [[[UInt8]]], on stream: String, what: String) {
+        submit(Transaction(stream: stream, commands: commands, entries: [], what: what))
+    }
+
+    /// Transactions still waiting for their node (for a drain's last word).
+    var parkedCount: Int { parked.count }
+
+    private func submit(_ transaction: Transaction) {
+        // In order per stream: behind anything of its stream already parked.
+        if parked.contains(where: { $0.stream == transaction.stream }) || !attempt(transaction) {
+            parked.append(transaction)
+            scheduleRetry()
+        }
+    }
+
+    /// True when done (or refused, which trying again would not change).
+    private func attempt(_ transaction: Transaction) -> Bool {
         var pipeline: [[[UInt8]]] = [[Array("MULTI".utf8)]]
-        pipeline += commands
+        pipeline += transaction.commands
         pipeline.append([Array("EXEC".utf8)])
-        var stopSeen: ContinuousClock.Instant?
-        while true {
-            do {
-                let replies = try nodes.connection(forSlot: RedisSlot.of(stream)).pipeline(pipeline)
-                if health.answered() { logger.notice("redis answers again: recording resumes") }
-                let exec = replies[replies.count - 1]
-                if let refused = replies.lazy.compactMap(\.errorMessage).first ?? exec.elements.lazy.compactMap(\.errorMessage).first {
-                    if refused.hasPrefix("MOVED") || refused.contains("MOVED ") {
-                        // The cluster moved the slot: ask it again and retry there.
-                        nodes.forgetSlots()
-                        continue
-                    }
-                    throw RedisRefusal(message: "\(what): \(refused)")
+        do {
+            let replies = try nodes.connection(forSlot: RedisSlot.of(transaction.stream)).pipeline(pipeline)
+            if health.answered() { logger.notice("redis answers again: recording resumes") }
+            let exec = replies[replies.count - 1]
+            if let refused = replies.lazy.compactMap(\.errorMessage).first ?? exec.elements.lazy.compactMap(\.errorMessage).first {
+                if refused.hasPrefix("MOVED") || refused.contains("MOVED ") {
+                    nodes.forgetSlots()  // the cluster moved the slot: ask it again, retry there
+                    return false
                 }
-                return true
-            } catch let error as RedisConnectionError {
-                if health.failed("\(error)") {
-                    logger.error("redis unreachable while \(what): \(error); waiting, trying again every second")
-                }
-                if stopping() {
-                    let since = stopSeen ?? .now
-                    stopSeen = since
-                    if ContinuousClock.now - since >= Self.drainPatience { return false }
-                }
-                Thread.sleep(forTimeInterval: 1)
+                // Not an outage: a wrong key type or a bug. The entries stay pending and are
+                // fired again after redis_claim_idle; said, not retried here.
+                logger.error("redis refused \(transaction.what): \(refused)")
             }
+            inHand.remove(transaction.entries)
+            return true
+        } catch {
+            if health.failed("\(error)") {
+                logger.error("redis unreachable while \(transaction.what): \(error); waiting, trying again every second")
+            }
+            return false
+        }
+    }
+
+    private func scheduleRetry() {
+        guard !retryScheduled else { return }
+        retryScheduled = true
+        queue.asyncAfter(deadline: .now() + 1) { [self] in
+            retryScheduled = false
+            let waiting = parked
+            parked.removeAll()
+            for transaction in waiting { submit(transaction) }
         }
     }
 
@@ -108,7 +135,7 @@ final class RedisCommitter: @unchecked Sendable {
     }
 }
 
-/// Redis answered a command with an error.
+/// Redis answered a command with an error (the feed's reads and group creation).
 struct RedisRefusal: Error, CustomStringConvertible {
     var message: String
     var description: String { "redis refused: \(message)" }

@@ -36,8 +36,9 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
     /// cluster); also how often the loop looks at retries, takeovers and the watchdog when idle.
     static let blockFor: Duration = .milliseconds(500)
 
-    init(settings: Settings, planner: Planner, notifier: SystemdNotifier, logger: Logger, counters: SpoolCounters,
-         configuration: SpoolConfiguration) {
+    /// `recorderQueue`: where the committer runs (every outcome is recorded there).
+    init(settings: Settings, planner: Planner, recorderQueue: DispatchQueue, notifier: SystemdNotifier, logger: Logger,
+         counters: SpoolCounters, configuration: SpoolConfiguration) {
         self.planner = planner
         self.notifier = notifier
         self.logger = logger
@@ -52,7 +53,7 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         self.configuration = configuration
         self.committer = RedisCommitter(
             nodes: Self.nodes(settings), group: settings.redisGroup, logger: logger, health: health,
-            inHand: InHandEntries(), stopping: { [planner] in planner.isStopping })
+            inHand: InHandEntries(), queue: recorderQueue)
     }
 
     /// The settings' nodes: each owner (this feed, the committer) gets its own connections.

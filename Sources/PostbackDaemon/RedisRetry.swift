@@ -28,7 +28,7 @@ final class RedisRetry: DueFire {
     private var untake: [[UInt8]] { [Array("ZREM".utf8), Array(keys.retriesTaken.utf8), member] }
 
     func succeeded(attempt: FireAttempt) throws {
-        try committer.transaction([untake], on: keys.stream, what: "recording a retry's success")
+        committer.transaction([untake], on: keys.stream, what: "recording a retry's success")
         counters.count(.succeeded, newRecord: false)
     }
 
@@ -38,7 +38,7 @@ final class RedisRetry: DueFire {
         next.nextDue = nextDue
         next.lastError = error
         next.remember(attempt, limit: configuration.historyLimit, answerLimit: configuration.answerPrefixBytes)
-        try committer.transaction(
+        committer.transaction(
             [untake, [Array("ZADD".utf8), Array(keys.retries.utf8), Array(String(nextDue).utf8), next.encoded()]],
             on: keys.stream, what: "rescheduling a retry")
         counters.count(.deferred, newRecord: false)
@@ -50,7 +50,7 @@ final class RedisRetry: DueFire {
         dead.lastError = error
         dead.failedAt = SpoolTime.unixMillis()
         dead.remember(attempt, limit: configuration.historyLimit, answerLimit: configuration.answerPrefixBytes)
-        try committer.transaction(
+        committer.transaction(
             [untake, [Array("XADD".utf8), Array(keys.deadLetters.utf8), [UInt8(ascii: "*")], Array("fire".utf8), dead.encoded()]],
             on: keys.stream, what: "dead-lettering a retry")
         counters.count(.failed, newRecord: false)

@@ -135,7 +135,7 @@ final class StreamEntryRecords: ClaimedRecords {
     }
 
     func syncFinishedGroup() throws {
-        try committer.commit()
+        committer.commit()
     }
 
     /// Left pending in the group (a drain, a failure): taken over after `redis_claim_idle`,

@@ -161,4 +161,72 @@ struct RedisSourceTests {
         #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr.suffix(2000))")
         #expect(Self.pending(redis) == 0)
     }
+
+    @Test func aClusterShardsStreamsOverItsNodesAndLosesNothingWhenOneStopsAndReturns() async throws {
+        let cluster = try RedisCluster(nodes: 3)
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        // One stream per node: hash-tagged names, picked by the slot each lands in.
+        var streams: [(name: String, node: RedisServer)] = []
+        for i in 0..<100 where streams.count < 3 {
+            let name = "{s\(i)}:records"
+            let node = try cluster.node(holding: name)
+            if !streams.contains(where: { $0.node === node }) { streams.append((name, node)) }
+        }
+        #expect(streams.count == 3, "found streams on \(streams.count) of 3 nodes")
+        let perStream = 8_000
+        for (k, stream) in streams.enumerated() {
+            let connection = RedisConnection(host: "127.0.0.1", port: stream.node.port)
+            for first in stride(from: 0, to: perStream, by: 1000) {
+                let replies = try connection.pipeline((first..<(first + 1000)).map { n in
+                    ["XADD", stream.name, "*", "record", conversion("s\(k)-\(n)", partner: 7, offer: 3)].map { Array($0.utf8) }
+                })
+                #expect(replies.allSatisfy { $0.errorMessage == nil }, "\(replies.first { $0.errorMessage != nil }!)")
+            }
+        }
+        let total = perStream * streams.count
+        let fixture = try SpoolFixture(catalog: catalogJSON([
+            (1, 7, 3, "specific", "\(sink.base)/status/204?t={transaction_id}"),
+        ]), settings: [
+            "source": "redis", "redis_url": cluster.urls, "redis_stream": streams.map(\.name).joined(separator: ","),
+            "redis_consumer": "c1", "redis_claim_idle": "2s", "log_target": "stderr",
+        ])
+        let daemon = try Self.start(fixture)
+        defer { daemon.kill() }
+
+        #expect(eventually(120, every: 0.05) { sink.stats.requests >= total / 4 })
+        let stopped = streams[1].node
+        stopped.kill()  // kill -9; its append-only file has every write it answered
+        let firedAtStop = sink.stats.requests
+        usleep(2_000_000)
+        try stopped.start()
+        #expect(eventually(30, every: 0.2) { ((try? stopped.cli(["CLUSTER", "INFO"])) ?? "").contains("cluster_state:ok") })
+        #expect(eventually(180, every: 0.5) { Self.firesPerRecord(sink).count >= total },
+                "\(Self.firesPerRecord(sink).count) of \(total) records fired")
+        for stream in streams {
+            #expect(eventually(30, every: 0.5) {
+                let out = (try? stream.node.cli(["XPENDING", stream.name, "postbackd"])) ?? ""
+                return out.split(separator: "\n").first == "0"
+            }, "entries of \(stream.name) still pending")
+        }
+        let fires = Self.firesPerRecord(sink)
+        #expect(fires.count == total)
+        print("redis cluster: stopped a node at \(firedAtStop) of \(total) fires; \(sink.stats.requests - total) fired twice")
+        #expect(daemon.stderr.contains("redis unreachable"))
+        daemon.signal(SIGTERM)
+        #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr.suffix(2000))")
+    }
+
+    @Test func aClusterStreamWithoutAHashTagIsRefusedAtStart() async throws {
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let fixture = try SpoolFixture(catalog: catalogJSON([(1, 7, 3, "specific", "\(sink.base)/status/204?t={transaction_id}")]), settings: [
+            "source": "redis", "redis_url": "redis://127.0.0.1:1,redis://127.0.0.1:2", "redis_stream": "postbackd:records",
+        ])
+        let result = try ProcessRunner.run("postbackd", ["run", "--config", fixture.configPath, "--once"],
+                                           environment: ["POSTBACKD_LOG_TARGET": "stderr"])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("in a cluster each stream needs a hash tag"), "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("postbackd:records"))
+    }
 }
