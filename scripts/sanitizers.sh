@@ -45,6 +45,7 @@ if [[ -z "${SANITIZERS_LONG:-}" ]]; then
     export POSTBACKD_CRASH_RECORDS=${POSTBACKD_CRASH_RECORDS:-2000}
     export POSTBACKD_VOLUME_RECORDS=${POSTBACKD_VOLUME_RECORDS:-5000}
     export POSTBACKD_SOAK_RECORDS=${POSTBACKD_SOAK_RECORDS:-2000}
+    export POSTBACKD_REDIS_RECORDS=${POSTBACKD_REDIS_RECORDS:-10000}
 fi
 
 # Tests that assert a CPU-time, per-fire cost or memory budget: they measure the plain build,

@@ -9,6 +9,9 @@ import Testing
 @Suite("the Redis Streams source against a real Redis", .serialized)
 struct RedisSourceTests {
     static let stream = "postbackd:records"
+    /// Records of the shared-stream test; the others use two fifths of it.
+    /// `POSTBACKD_REDIS_RECORDS` changes it (the sanitizer runs shrink it).
+    static let records = Int(ProcessInfo.processInfo.environment["POSTBACKD_REDIS_RECORDS"] ?? "") ?? 50_000
 
     /// One daemon's fixture: its own spool and state (unused by the source but required),
     /// the shared catalog, and the Redis settings.
@@ -60,7 +63,7 @@ struct RedisSourceTests {
         let redis = try RedisServer()
         let sink = try await TestServer()
         defer { Task { await sink.stop() } }
-        let total = 50_000
+        let total = Self.records
         try Self.add(total, to: redis)
         let daemons = try (1...3).map { try Self.start(try Self.fixture(sink, redis, consumer: "d\($0)", claimIdle: "30s")) }
         defer { for d in daemons { d.kill() } }
@@ -84,7 +87,7 @@ struct RedisSourceTests {
         let redis = try RedisServer()
         let sink = try await TestServer()
         defer { Task { await sink.stop() } }
-        let total = 20_000
+        let total = Self.records * 2 / 5
         try Self.add(total, to: redis)
         let killed = try Self.start(try Self.fixture(sink, redis, consumer: "killed"))
         let survivor = try Self.start(try Self.fixture(sink, redis, consumer: "survivor"))
@@ -122,7 +125,7 @@ struct RedisSourceTests {
         let redis = try RedisServer()
         let sink = try await TestServer()
         defer { Task { await sink.stop() } }
-        let total = 20_000
+        let total = Self.records * 2 / 5
         try Self.add(total, to: redis)
         let daemon = try Self.start(try Self.fixture(sink, redis, consumer: "one"))
         defer { daemon.kill() }
@@ -174,7 +177,7 @@ struct RedisSourceTests {
             if !streams.contains(where: { $0.node === node }) { streams.append((name, node)) }
         }
         #expect(streams.count == 3, "found streams on \(streams.count) of 3 nodes")
-        let perStream = 8_000
+        let perStream = max(1000, Self.records * 4 / 25 / 1000 * 1000)
         for (k, stream) in streams.enumerated() {
             let connection = RedisConnection(host: "127.0.0.1", port: stream.node.port)
             for first in stride(from: 0, to: perStream, by: 1000) {
