@@ -17,7 +17,7 @@ public final class RedisServer: @unchecked Sendable {
     /// Starts one on a free port, or on `port` (a test that first needs nothing listening).
     public init(port: Int? = nil, start: Bool = true, clusterNode: Bool = false) throws {
         self.clusterNode = clusterNode
-        self.port = try port ?? (clusterNode ? Self.freeClusterPort() : Self.freePort())
+        self.port = try port ?? (clusterNode ? Self.freeClusterPort() : TLSSink.freePorts(1)[0])
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("postbackd-redis-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         if start { try self.start() }
@@ -84,25 +84,6 @@ public final class RedisServer: @unchecked Sendable {
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-    }
-
-    /// A loopback port nothing listens on now (the kernel's pick for a socket bound to 0).
-    public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RedisServerError(message: "socket: errno \(errno)") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw RedisServerError(message: "bind: errno \(errno)") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
