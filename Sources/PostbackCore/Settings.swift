@@ -247,7 +247,7 @@ public struct Settings: Sendable, Equatable {
         case "catalog": if let v = path() { catalog = v }
         case "state_directory": if let v = path() { stateDirectory = v }
         case "allow_address":
-            let items = value.split(separator: ",").map { String($0.trimmingWhitespace()) }.filter { !$0.isEmpty }
+            let items = Settings.list(value)
             var parsed: [String] = []
             for item in items {
                 if CIDR(item) == nil { fail("\"\(item)\" is not an address or CIDR such as 127.0.0.0/8 or ::1/128") } else { parsed.append(item) }

@@ -51,12 +51,6 @@ public final class Daemon: Sendable {
         } catch {
             throw DaemonStartError(message: error.description)
         }
-        let watcher: SpoolWatcher
-        do {
-            watcher = try SpoolWatcher(spool: spool, rescanInterval: settings.rescanInterval)
-        } catch {
-            throw DaemonStartError(message: "spool: watching \(settings.spool): \(error)")
-        }
         if !settings.caFile.isEmpty {
             do {
                 try TrustedCAFile.check(settings.caFile)
@@ -88,11 +82,16 @@ public final class Daemon: Sendable {
         planner = Planner(engine: engine, catalog: catalog, recorder: recorder, logger: logger,
                           partnerPostbacks: settings.partnerPostbacks)
         if settings.source == "redis" {
-            watcher.close()
             if let problem = RedisFeed.problem(settings) { throw DaemonStartError(message: problem) }
             feed = RedisFeed(settings: settings, planner: planner, recorderQueue: recorder.queue, notifier: notifier, logger: logger,
                              counters: spool.counters, configuration: settings.spoolConfiguration)
         } else {
+            let watcher: SpoolWatcher
+            do {
+                watcher = try SpoolWatcher(spool: spool, rescanInterval: settings.rescanInterval)
+            } catch {
+                throw DaemonStartError(message: "spool: watching \(settings.spool): \(error)")
+            }
             feed = SpoolFeed(spool: spool, planner: planner, recorder: recorder, watcher: watcher, notifier: notifier,
                              logger: logger, rescanInterval: settings.rescanInterval)
         }

@@ -76,9 +76,6 @@ final class RedisCommitter: @unchecked Sendable {
         submit(Transaction(stream: stream, commands: commands, entries: [], what: what))
     }
 
-    /// Transactions still waiting for their node (for a drain's last word).
-    var parkedCount: Int { parked.count }
-
     private func submit(_ transaction: Transaction) {
         // In order per stream: behind anything of its stream already parked.
         if parked.contains(where: { $0.stream == transaction.stream }) || !attempt(transaction) {
@@ -89,14 +86,10 @@ final class RedisCommitter: @unchecked Sendable {
 
     /// True when done (or refused, which trying again would not change).
     private func attempt(_ transaction: Transaction) -> Bool {
-        var pipeline: [[[UInt8]]] = [[Array("MULTI".utf8)]]
-        pipeline += transaction.commands
-        pipeline.append([Array("EXEC".utf8)])
         do {
-            let replies = try nodes.connection(forSlot: RedisSlot.of(transaction.stream)).pipeline(pipeline)
+            let refused = try nodes.connection(forSlot: RedisSlot.of(transaction.stream)).transaction(transaction.commands)
             if health.answered() { logger.notice("redis answers again: recording resumes") }
-            let exec = replies[replies.count - 1]
-            if let refused = replies.lazy.compactMap(\.errorMessage).first ?? exec.elements.lazy.compactMap(\.errorMessage).first {
+            if let refused {
                 if refused.hasPrefix("MOVED") || refused.contains("MOVED ") {
                     nodes.forgetSlots()  // the cluster moved the slot: ask it again, retry there
                     return false

@@ -115,7 +115,7 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
                         ownPendingRead.insert(node.description)
                     }
                     if takeover {
-                        for stream in keys { worked = try takeOver(stream.stream, on: connection) > 0 || worked }
+                        for stream in keys { worked = try takeOver(stream, on: connection) > 0 || worked }
                     }
                     for stream in keys {
                         worked = try takeDueRetries(stream, upTo: once ? startMillis : SpoolTime.unixMillis(), on: connection) > 0 || worked
@@ -193,23 +193,21 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
 
     /// `XAUTOCLAIM`: entries pending with any consumer for longer than `redis_claim_idle`
     /// (a daemon that died, or this one before a restart) become ours.
-    private func takeOver(_ name: String, on connection: RedisConnection) throws -> Int {
+    private func takeOver(_ stream: RedisKeys, on connection: RedisConnection) throws -> Int {
         var count = 0
-        guard let stream = streams.first(where: { $0.stream == name }) else { return 0 }
-        do {
-            let cursor = takeoverCursor[name] ?? "0-0"
-            let reply = try connection.command(
-                "XAUTOCLAIM", name, group, consumer, String(claimIdle.milliseconds), cursor, "COUNT", String(Self.readCount))
-            if let error = reply.errorMessage { throw RedisRefusal(message: "XAUTOCLAIM \(name): \(error)") }
-            let parts = reply.elements
-            guard parts.count >= 2 else { return 0 }
-            takeoverCursor[name] = parts[0].text ?? "0-0"
-            for entry in parts[1].elements where !isStopping {
-                guard let id = entry.elements.first?.text, !committer.inHand.contains(name + "/" + id) else { continue }
-                if plan(entry, from: stream, on: connection) {
-                    count += 1
-                    logger.notice("redis: took over entry \(name)/\(id), pending longer than redis_claim_idle")
-                }
+        let name = stream.stream
+        let cursor = takeoverCursor[name] ?? "0-0"
+        let reply = try connection.command(
+            "XAUTOCLAIM", name, group, consumer, String(claimIdle.milliseconds), cursor, "COUNT", String(Self.readCount))
+        if let error = reply.errorMessage { throw RedisRefusal(message: "XAUTOCLAIM \(name): \(error)") }
+        let parts = reply.elements
+        guard parts.count >= 2 else { return 0 }
+        takeoverCursor[name] = parts[0].text ?? "0-0"
+        for entry in parts[1].elements where !isStopping {
+            guard let id = entry.elements.first?.text, !committer.inHand.contains(name + "/" + id) else { continue }
+            if plan(entry, from: stream, on: connection) {
+                count += 1
+                logger.notice("redis: took over entry \(name)/\(id), pending longer than redis_claim_idle")
             }
         }
         return count
@@ -246,13 +244,10 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         let raw = fields.first?.value ?? []
         logger.warning("redis entry \(stream)/\(id) rejected: \(reason)", metadata: ["OUTCOME": "rejected"])
         do {
-            let replies = try connection.pipeline([
-                [Array("MULTI".utf8)],
+            if let refused = try connection.transaction([
                 RedisCommitter.rejection(keys, stream: stream, id: id, line: 0, reason: reason, raw: raw),
                 [Array("XACK".utf8), Array(stream.utf8), Array(group.utf8), Array(id.utf8)],
-                [Array("EXEC".utf8)],
-            ])
-            if let refused = replies.lazy.compactMap(\.errorMessage).first {
+            ]) {
                 logger.error("redis: rejecting entry \(stream)/\(id): \(refused)")
             }
             counters.count(.rejected, newRecord: true)
@@ -279,11 +274,9 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
                 fire = try DeferredFire.decode(bytes, path: keys.retries)
             } catch {
                 logger.error("redis: a member of \(keys.retries) is not a fire: \(error); moved to \(keys.deadLetters)")
-                _ = try? connection.pipeline([
-                    [Array("MULTI".utf8)],
+                _ = try? connection.transaction([
                     [Array("ZREM".utf8), Array(keys.retriesTaken.utf8), bytes],
                     [Array("XADD".utf8), Array(keys.deadLetters.utf8), [UInt8(ascii: "*")], Array("unreadable".utf8), bytes],
-                    [Array("EXEC".utf8)],
                 ])
                 continue
             }

@@ -15,9 +15,8 @@ final class StreamEntryRecords: ClaimedRecords {
     /// `STREAM/ID`: stable across consumers, so a takeover gives the same fire ids.
     let name: String
     let maxLineBytes: Int
-    /// The entry's lines, each followed by LF; `lines` are ranges into it.
-    private let text: [UInt8]
-    private let lines: [(number: Int, range: Range<Int>)]
+    /// The field's bytes, read with the spool's line rules.
+    private let lines: HeldLines
     private let committer: RedisCommitter
     private let counters: SpoolCounters
     private let configuration: SpoolConfiguration
@@ -42,42 +41,14 @@ final class StreamEntryRecords: ClaimedRecords {
         self.counters = counters
         self.configuration = configuration
         self.keys = keys
-        (text, lines) = Self.split(body)
-    }
-
-    /// Lines as the spool reads them: split at LF, a CR before it dropped, lines of only
-    /// blanks counted but not handed over.
-    static func split(_ body: [UInt8]) -> ([UInt8], [(number: Int, range: Range<Int>)]) {
-        var text: [UInt8] = []
-        text.reserveCapacity(body.count + 1)
-        var lines: [(number: Int, range: Range<Int>)] = []
-        var number = 0
-        for piece in body.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            number += 1
-            var line = piece[...]
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) { continue }
-            let start = text.count
-            text += line
-            lines.append((number, start..<text.count))
-            text.append(UInt8(ascii: "\n"))
-        }
-        return (text, lines)
+        lines = HeldLines(body)
     }
 
     func forEachLine(_ body: (SpoolLine) -> Bool) throws {
-        text.withUnsafeBufferPointer { all in
-            for (number, range) in lines {
-                let tooLong = range.count > maxLineBytes
-                let shown = tooLong ? range.lowerBound..<(range.lowerBound + 1024) : range
-                let line = SpoolLine(number: number, range: shown, bytes: UnsafeBufferPointer(rebasing: all[shown]),
-                                     length: range.count, tooLong: tooLong)
-                if !body(line) { return }
-            }
-        }
+        lines.forEach(maxLineBytes: maxLineBytes, body)
     }
 
-    func bytes(_ range: Range<Int>) throws -> [UInt8] { Array(text[range]) }
+    func bytes(_ range: Range<Int>) throws -> [UInt8] { lines.bytes(range) }
 
     /// Nothing is recorded before the entry is acknowledged, so a taken-over entry starts afresh.
     func hasOutcome(line: Int, postbackID: Int64) -> Bool { false }

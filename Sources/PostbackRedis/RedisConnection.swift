@@ -34,13 +34,6 @@ public final class RedisConnection: @unchecked Sendable {
         if let context { redisFree(context) }
     }
 
-    public var isConnected: Bool { context != nil }
-
-    /// Connects now (commands connect on their own; this says early that Redis is away).
-    public func connect() throws(RedisConnectionError) {
-        _ = try connected()
-    }
-
     /// Drops the connection; the next command connects again.
     public func disconnect() {
         if let context { redisFree(context) }
@@ -76,6 +69,15 @@ public final class RedisConnection: @unchecked Sendable {
             freeReplyObject(raw)
         }
         return replies
+    }
+
+    /// Runs `commands` as one `MULTI`/`EXEC`, in one round trip. Returns the first error
+    /// Redis answered (a command refused when queued, or inside `EXEC`'s result), nil when
+    /// every command ran.
+    public func transaction(_ commands: [[[UInt8]]]) throws(RedisConnectionError) -> String? {
+        let replies = try pipeline([[Array("MULTI".utf8)]] + commands + [[Array("EXEC".utf8)]])
+        return replies.lazy.compactMap(\.errorMessage).first
+            ?? replies[replies.count - 1].elements.lazy.compactMap(\.errorMessage).first
     }
 
     private func connected() throws(RedisConnectionError) -> UnsafeMutablePointer<redisContext> {

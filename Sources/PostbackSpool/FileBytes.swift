@@ -52,3 +52,25 @@ struct FileBytes: Sendable {
         LineReader(maxLineBytes: maxLineBytes, knownSize: held?.count) { (buffer, offset) throws(SpoolError) -> Int in try read(into: buffer, at: offset) }
     }
 }
+
+/// Records held in memory (a stream entry's field, from a source other than a spool file),
+/// read with the spool's own line rules (`LineReader`): line numbers, CR before LF, blank
+/// lines, a byte-order mark, and the kept prefix of a line past `maxLineBytes`.
+public struct HeldLines: Sendable {
+    private let source: FileBytes
+
+    public init(_ bytes: [UInt8]) {
+        source = FileBytes(held: bytes, fd: -1, path: "")
+    }
+
+    /// Calls `body` with each non-blank line in order until it returns false.
+    public func forEach(maxLineBytes: Int, _ body: (SpoolLine) -> Bool) {
+        // Held bytes are copied, never read from a descriptor: nothing here can fail.
+        try! source.lines(maxLineBytes: maxLineBytes).forEach(body)
+    }
+
+    /// The bytes of `range` (a line's, as `forEach` handed it over).
+    public func bytes(_ range: Range<Int>) -> [UInt8] {
+        (try? source.bytes(range)) ?? []
+    }
+}

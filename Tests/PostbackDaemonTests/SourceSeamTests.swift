@@ -98,18 +98,17 @@ private struct Stages {
     /// Plans on a thread of its own (the engine may block its caller), then waits for every
     /// outcome to be recorded and the finished records to be finished.
     func plan(_ records: MemoryRecords) async {
-        let (planner, recorder) = (planner, recorder)
-        await onThread {
-            planner.plan(records)
-            recorder.inFlight.wait()
-            recorder.settle()
-        }
+        await planning { $0.plan(records) }
     }
 
     func plan(_ fires: MemoryDueFire...) async {
+        await planning { planner in for fire in fires { planner.plan(fire) } }
+    }
+
+    private func planning(_ body: @escaping @Sendable (Planner) -> Void) async {
         let (planner, recorder) = (planner, recorder)
         await onThread {
-            for fire in fires { planner.plan(fire) }
+            body(planner)
             recorder.inFlight.wait()
             recorder.settle()
         }
@@ -205,14 +204,4 @@ final class MemoryDueFire: DueFire {
         ends("rescheduled HTTP \(attempt?.httpStatus ?? 0): \(error)")
     }
     func deadLetter(attempt: FireAttempt?, error: String) throws { ends("dead letter: \(error)") }
-}
-
-/// Runs a call that may block on a thread of its own, never on the Swift concurrency pool.
-private func onThread(_ body: @escaping @Sendable () -> Void) async {
-    await withCheckedContinuation { continuation in
-        Thread {
-            body()
-            continuation.resume()
-        }.start()
-    }
 }

@@ -64,7 +64,8 @@ struct BoundsTests {
                 for _ in 0..<6 { engine.submit(FireRequest(url: slow.base + "/hang")) { slowEnded.append($0) } }
             }
         }
-        #expect(await waitUntil { slow.stats.requests == 2 })
+        #expect(await waitUntil { slow.stats.requests == 2 },
+                "the hanging host saw \(slow.stats.requests) requests on \(slow.stats.accepted) connections, \(slow.stats.maxOpenRequests) at once; \(slowEnded.count) ended: \(slowEnded.all.map(\.verdict.reason).prefix(3))")
         // Not stuck behind the hanging host: done while its fires still hang. Counted where
         // the driver hands the outcome back, so it is an order, not a wall-clock bound, and
         // neither a sanitizer's slowdown nor a busy test pool can fail it.

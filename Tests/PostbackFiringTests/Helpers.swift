@@ -1,5 +1,6 @@
 import Foundation
 import PostbackCore
+import PostbackTestSupport
 import Synchronization
 
 @testable import PostbackFiring
@@ -28,13 +29,6 @@ func waitUntil(timeout: Duration = .seconds(30), _ condition: @escaping @Sendabl
             usleep(2_000)
         }
         return condition()
-    }
-}
-
-/// Runs a call that may block on a thread of its own, never on the Swift concurrency pool.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        Thread { continuation.resume(returning: body()) }.start()
     }
 }
 
