@@ -1,5 +1,6 @@
 import PostbackTestSupport
 import Dispatch
+import Foundation
 import PostbackCore
 import Synchronization
 import Testing
@@ -56,32 +57,40 @@ struct BoundsTests {
         var configuration = testConfiguration(maxConcurrent: 4, perHost: 2)
         configuration.addressRules.allowList.append(CIDR("127.0.0.2/32")!)
         let engine = FiringEngine(configuration: configuration)
-        // Fill the slow host's share with fires that hang (until the 5 s total timeout); the
-        // submits past its two slots wait on their own thread, as the daemon's producer would.
         let slowEnded = ResultBox()
-        let slowFires = Task {
-            await onThread {
+        // The whole sequence runs on threads of its own: on the Swift concurrency pool, which
+        // other tests hold in blocking waits, a step could be seen seconds late, after the
+        // hanging fires had timed out, and the test would say nothing about the engine.
+        let (hungAtSubmit, endedAtSubmit, endedAtAnswer, fastResult) = await onThread {
+            // Fill the slow host's share with fires that hang (until the 5 s total timeout);
+            // the submits past its slots wait on their own thread, as the daemon's producer would.
+            Thread {
                 for _ in 0..<6 { engine.submit(FireRequest(url: slow.base + "/hang")) { slowEnded.append($0) } }
+            }.start()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while slow.stats.requests < 2 && ContinuousClock.now < deadline { usleep(1_000) }
+            let hung = slow.stats.requests
+            let endedAtSubmit = slowEnded.count
+            // Counted where the driver hands the outcome back, so it is an order (no hanging
+            // fire ended while the fast one was out), not a wall-clock bound.
+            let answered = DispatchSemaphore(value: 0)
+            let endedAtAnswer = Mutex<Int>(-1)
+            let fastResult = ResultBox()
+            engine.submit(FireRequest(url: fast.base + "/status/204")) { result in
+                endedAtAnswer.withLock { $0 = slowEnded.count }
+                fastResult.append(result)
+                answered.signal()
             }
+            _ = answered.wait(timeout: .now() + 30)
+            return (hung, endedAtSubmit, endedAtAnswer.withLock { $0 }, fastResult.all.first)
         }
-        #expect(await waitUntil { slow.stats.requests == 2 },
-                "the hanging host saw \(slow.stats.requests) requests on \(slow.stats.accepted) connections, \(slow.stats.maxOpenRequests) at once; \(slowEnded.count) ended: \(slowEnded.all.map(\.verdict.reason).prefix(3))")
-        // Not stuck behind the hanging host: done while its fires still hang. Counted where
-        // the driver hands the outcome back, so it is an order, not a wall-clock bound, and
-        // neither a sanitizer's slowdown nor a busy test pool can fail it.
-        let fastResult = ResultBox()
-        let slowEndedBeforeFast = Mutex<Int?>(nil)
-        engine.submit(FireRequest(url: fast.base + "/status/204")) { result in
-            slowEndedBeforeFast.withLock { $0 = slowEnded.count }
-            fastResult.append(result)
-        }
-        #expect(await waitUntil { fastResult.count == 1 })
-        #expect(fastResult.all.first?.verdict.kind == .success)
-        #expect(slowEndedBeforeFast.withLock { $0 } == 0, "the fast fire waited for hanging fires to time out")
+        #expect(hungAtSubmit == 2 && endedAtSubmit == 0,
+                "the fast fire went out beside \(hungAtSubmit) hanging requests with \(endedAtSubmit) already ended")
+        #expect(fastResult?.verdict.kind == .success)
+        #expect(endedAtAnswer == endedAtSubmit, "the fast fire waited for hanging fires to time out")
         #expect(slow.stats.maxOpenRequests == 2)
         engine.shutdown()  // the hanging fires end at the total timeout
-        await slowFires.value
-        #expect(slowEnded.count == 6)
+        #expect(await waitUntil { slowEnded.count == 6 })
         await slow.stop()
         await fast.stop()
     }
