@@ -246,12 +246,16 @@ final class Recorder: @unchecked Sendable {
     /// Handed over and waiting for the queue, which takes them all at once. One queue hop per
     /// batch instead of one per fire: a hop per fire (a closure, a GCD work item and often a
     /// thread wake-up) cost more than recording the outcome.
-    private let waiting = Mutex<[Handed]>([])
+    /// Guarded by `waitingLock`, a pthread mutex: what passes through here (a FileWork made on
+    /// the planner's thread, a result from the driver's) is then read on `queue`, and only a
+    /// pthread hand-off is one ThreadSanitizer can follow (see `ConditionLock`).
+    @exclusivity(unchecked) private var waiting: [Handed] = []
+    private let waitingLock = ConditionLock()
     /// The queue's spare buffer, swapped with `waiting` so neither side allocates per batch.
     private var spare: [Handed] = []
 
     private func hand(_ handed: Handed) {
-        let first = waiting.withLock { waiting in
+        let first = waitingLock.withLock {
             waiting.append(handed)
             return waiting.count == 1
         }
@@ -260,7 +264,7 @@ final class Recorder: @unchecked Sendable {
 
     /// On `queue`: records every waiting result, then schedules one flush for the batch.
     private func recordWaiting() {
-        waiting.withLock { swap(&$0, &spare) }
+        waitingLock.withLock { swap(&waiting, &spare) }
         // One write(2) for the batch's log lines when they go to standard error.
         StderrBatch.collect {
             for index in spare.indices {

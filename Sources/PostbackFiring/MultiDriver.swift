@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CCurl
 import CCurlShim
+import PostbackCore
 import DequeModule
 
 /// A fire handed to the driver: the request, the host whose slot it holds, where the result goes.
