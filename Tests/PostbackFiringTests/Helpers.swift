@@ -22,14 +22,7 @@ func testConfiguration(
 /// block them (process waits), so a pool-polled condition that holds only for a while (a
 /// count that passes through a value) could be looked at too late and missed.
 func waitUntil(timeout: Duration = .seconds(30), _ condition: @escaping @Sendable () -> Bool) async -> Bool {
-    await onThread {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            usleep(2_000)
-        }
-        return condition()
-    }
+    await onThread { eventually(timeout / .seconds(1), every: 0.002, condition) }
 }
 
 /// Collects results handed back on the driver thread.
