@@ -411,8 +411,14 @@ extension UnsafeMutablePointer where Pointee == curl_sockaddr {
 
 extension String {
     /// Whether the URL's scheme is https (any case).
+    /// Asked for every fire on the driver thread, so it compares bytes in place: mapping
+    /// both sides to arrays cost two allocations per fire.
     var isHTTPS: Bool {
-        utf8.prefix(6).map { $0 | 0x20 }.elementsEqual("https:".utf8.map { $0 | 0x20 })
+        var bytes = utf8.makeIterator()
+        for expected in "https:".utf8 {
+            guard let byte = bytes.next(), byte | 0x20 == expected | 0x20 else { return false }
+        }
+        return true
     }
 
     /// "Subject:CN = x" → "CN = x".

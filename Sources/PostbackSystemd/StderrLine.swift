@@ -41,22 +41,37 @@ public enum StderrLine {
         bytes.append(UInt8(ascii: "\n"))
     }
 
+    /// The usual message (no control byte) and the usual value (nothing to quote) are copied
+    /// whole from the string's contiguous UTF-8: byte-by-byte appends were most of this
+    /// line's cost, once per fire.
     private static func appendMessage(_ message: String, to bytes: inout [UInt8]) {
-        for byte in message.utf8 {
-            if isControlByte(byte) { appendEscaped(byte, to: &bytes) } else { bytes.append(byte) }
+        var message = message
+        message.withUTF8 { utf8 in
+            guard utf8.contains(where: isControlByte) else {
+                bytes.append(contentsOf: utf8)
+                return
+            }
+            for byte in utf8 {
+                if isControlByte(byte) { appendEscaped(byte, to: &bytes) } else { bytes.append(byte) }
+            }
         }
     }
 
     private static func appendValue(_ value: String, to bytes: inout [UInt8]) {
+        var value = value
+        value.withUTF8 { appendValue(utf8: $0, to: &bytes) }
+    }
+
+    private static func appendValue(utf8 value: UnsafeBufferPointer<UInt8>, to bytes: inout [UInt8]) {
         let needsQuotes =
             value.isEmpty
-            || value.utf8.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || isControlByte($0) }
+            || value.contains { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || isControlByte($0) }
         guard needsQuotes else {
-            bytes.append(contentsOf: value.utf8)
+            bytes.append(contentsOf: value)
             return
         }
         bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
+        for byte in value {
             if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
                 bytes.append(UInt8(ascii: "\\"))
                 bytes.append(byte)
