@@ -55,11 +55,13 @@ final class Planner: Sendable {
         var url: [UInt8] = []
         url.reserveCapacity(512)
         var random = SplitMix64.cacheBuster()
+        // A drain stops part-way only where the next owner resumes from the outcomes.
+        let stopsPartWay = records.releaseKeepsOutcomes
         do {
             // A chunk at a time: a line's bytes are valid during the call, and `range` is where
             // they are in the records, for the recorder to read again (a deferred fire's record).
             try records.forEachLine { line in
-                if isStopping { return false }
+                if stopsPartWay && isStopping { return false }
                 let range = line.range
                 let record: Record
                 switch line.tooLong
@@ -84,7 +86,7 @@ final class Planner: Sendable {
                     }
                     fired = true
                     if records.hasOutcome(line: line.number, postbackID: postback.id) { continue }
-                    if isStopping { return false }
+                    if stopsPartWay && isStopping { return false }
                     let host = postback.template.hostKey
                     work.add()
                     recorder.inFlight.enter()
@@ -128,7 +130,7 @@ final class Planner: Sendable {
             logger.error("\(records.name): \(error); released, to be resumed from its outcomes")
             work.broken.store(true, ordering: .relaxed)
         }
-        if isStopping {
+        if stopsPartWay && isStopping {
             // Drain: the fires already out finish; the rest waits for a restart.
             work.interrupted.store(true, ordering: .relaxed)
         }

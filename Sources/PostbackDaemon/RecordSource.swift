@@ -18,6 +18,11 @@ protocol ClaimedRecords: AnyObject, Sendable {
     var name: String { get }
     /// Lines longer than this arrive as `tooLong`.
     var maxLineBytes: Int { get }
+    /// Whether outcomes recorded before a `release` survive it for the next owner
+    /// (`hasOutcome`). Only then may a drain stop planning part-way; records that forget
+    /// them are planned to their end first, or the next owner would fire again what was
+    /// already sent.
+    var releaseKeepsOutcomes: Bool { get }
 
     /// Each record in order until `body` returns false; a line's bytes are valid during the call.
     func forEachLine(_ body: (SpoolLine) -> Bool) throws

@@ -4,6 +4,9 @@ import PostbackSpool
 // records, a taken deferred file is a due fire.
 
 extension ActiveFile: ClaimedRecords {
+    /// The ledger keeps them: a file released part-way resumes where it stopped.
+    var releaseKeepsOutcomes: Bool { true }
+
     func hasOutcome(line: Int, postbackID: Int64) -> Bool {
         replay.hasOutcome(line: line, postbackID: postbackID)
     }

@@ -53,6 +53,10 @@ final class StreamEntryRecords: ClaimedRecords {
     /// Nothing is recorded before the entry is acknowledged, so a taken-over entry starts afresh.
     func hasOutcome(line: Int, postbackID: Int64) -> Bool { false }
 
+    /// A released entry is taken over whole, so a drain plans an entry it has begun to its end
+    /// (an entry is one record, or the few of one batch) and acknowledges it.
+    var releaseKeepsOutcomes: Bool { false }
+
     private func keep(_ outcome: FireOutcome, line: Int, write: [[UInt8]]?) {
         state.withLock { state in
             if let write { state.writes.append(write) }

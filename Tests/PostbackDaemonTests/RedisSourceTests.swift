@@ -121,6 +121,51 @@ struct RedisSourceTests {
         #expect(survivor.stderr.contains("took over entry"))
     }
 
+    /// A drain (SIGTERM, as at every deploy) in the middle of the stream: what the drained
+    /// daemon had started it finishes and acknowledges, and what it had read but not started
+    /// another takes over untouched. No fire goes twice: an entry released half-fired (its
+    /// first postback out, its second not) would be fired again whole by the takeover.
+    @Test func aDrainLeavesNoEntryHalfFiredForATakeoverToRepeat() async throws {
+        let redis = try RedisServer()
+        let sink = try await TestServer()
+        defer { Task { await sink.stop() } }
+        let total = Self.records / 5
+        try Self.add(total, to: redis)
+        func fixture(_ consumer: String) throws -> SpoolFixture {
+            // Two postbacks per record and few slots: the planner mostly waits in a submit,
+            // between a record's two fires, when the drain comes.
+            try SpoolFixture(catalog: catalogJSON([
+                (1, 7, 3, "specific", "\(sink.base)/status/204?pb=1&t={transaction_id}"),
+                (2, 7, 3, "specific", "\(sink.base)/status/204?pb=2&t={transaction_id}"),
+            ]), settings: [
+                "source": "redis", "redis_url": redis.url, "redis_consumer": consumer, "redis_claim_idle": "1s",
+                "log_target": "stderr", "max_concurrent": "4", "per_host": "4",
+            ])
+        }
+        let drained = try Self.start(try fixture("drained"))
+        defer { drained.kill() }
+        #expect(eventually(60, every: 0.01) { sink.stats.requests >= 500 })
+        drained.signal(SIGTERM)
+        #expect(drained.wait(timeoutSeconds: 30) == 0, "stderr: \(drained.stderr.suffix(2000))")
+        let firedAtDrain = sink.stats.requests
+        #expect(firedAtDrain < 2 * total, "all fired before the drain: nothing was tested")
+        let taker = try Self.start(try fixture("taker"))
+        defer { taker.kill() }
+
+        #expect(eventually(120, every: 0.5) { sink.stats.requests >= 2 * total && Self.pending(redis) == 0 },
+                "\(sink.stats.requests) of \(2 * total) fires, \(Self.pending(redis)) pending")
+        usleep(500_000)  // a late duplicate would arrive now
+        var fires: [String: Int] = [:]
+        for uri in sink.stats.uris {
+            guard let query = uri.split(separator: "?").last else { continue }
+            fires[String(query), default: 0] += 1
+        }
+        let repeated = fires.filter { $0.value > 1 }
+        print("redis: drained at \(firedAtDrain) of \(2 * total) fires; \(repeated.count) fired twice")
+        #expect(fires.count == 2 * total, "every fire of every record went")
+        #expect(repeated.isEmpty, "fired twice after a clean drain: \(repeated.keys.sorted().prefix(5))")
+    }
+
     @Test func redisKilledAndRestartedMidRunLosesNothing() async throws {
         let redis = try RedisServer()
         let sink = try await TestServer()

@@ -126,6 +126,7 @@ final class MemoryRecords: ClaimedRecords {
     enum Ended: Equatable { case open, finished, released }
     let name: String
     let maxLineBytes = 1 << 20
+    let releaseKeepsOutcomes = false
     private let bytes: [UInt8]
     private let ranges: [Range<Int>]
     private let earlier: Set<Fire>
