@@ -115,8 +115,8 @@ let package = Package(
                 // PostbackSpool: `spool`, `dead-letters` and `fires` read and requeue through the
                 // spool's own protocol rather than a second copy of it.
                 "PostbackCore", "PostbackFiring", "PostbackSpool",
-                // PostbackRedis: `spool` and `dead-letters` with `source = redis`, on the keys
-                // `RedisKeys` names for the daemon too.
+                // PostbackRedis: `spool`, `dead-letters` and the auto-pauses of `resume`/`list`
+                // with `source = redis`, on the keys `RedisKeys` names for the daemon too.
                 "PostbackRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `fires` reads the journal through journalctl, `add`/`edit`/... fall back to
