@@ -6,7 +6,8 @@ import PostbackSpool
 /// them: each stream of `redis_stream`, its consumer group and its companion keys
 /// (`RedisKeys`, the names the daemon writes). The counts come from Redis's own bookkeeping
 /// (the group's lag and pending list, the sets' and streams' lengths), so reading them costs
-/// a few commands per stream, not a walk over every entry.
+/// a few commands per stream, not a walk over every entry; only the retries are read whole,
+/// for their age, which their scores (due times) do not tell.
 struct RedisQueues {
     let streams: [RedisKeys]
     let group: String
