@@ -115,6 +115,9 @@ let package = Package(
                 // PostbackSpool: `spool`, `dead-letters` and `fires` read and requeue through the
                 // spool's own protocol rather than a second copy of it.
                 "PostbackCore", "PostbackFiring", "PostbackSpool",
+                // PostbackRedis: `spool`, `dead-letters` and the auto-pauses of `resume`/`list`
+                // with `source = redis`, on the keys `RedisKeys` names for the daemon too.
+                "PostbackRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // `fires` reads the journal through journalctl, `add`/`edit`/... fall back to
                 // `systemctl reload`: both run as child processes through swift-subprocess.
@@ -152,7 +155,7 @@ let package = Package(
             name: "PostbackSystemdTests",
             dependencies: ["PostbackSystemd", "PostbackTestSupport", .product(name: "Logging", package: "swift-log")]),
         // These drive the built executables as an operator would; depending on them makes them built first.
-        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
+        .testTarget(name: "PostbackCLITests", dependencies: ["PostbackCore", "PostbackRedis", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),
         .testTarget(
             name: "PostbackDaemonTests",
             dependencies: ["PostbackCore", "PostbackDaemon", "PostbackFiring", "PostbackRedis", "PostbackSpool", "PostbackTestSupport", "postbackctl", "postbackd"]),

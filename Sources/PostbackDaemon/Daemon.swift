@@ -21,7 +21,8 @@ public final class Daemon: Sendable {
     let notifier: SystemdNotifier
     let logger: Logger
     public let state: StateDirectory
-    let paused: PausedPostbacks
+    /// `paused.json` with the spool, the shared Redis hash with `source = redis`.
+    let paused: any PausedPostbackStore
     /// The settings running now: a reload takes the reload keys, restart-only keys stay as started.
     private let settings: Mutex<Settings>
     /// The level every log handler follows (`log_level`); nil when the caller's handlers do not.
@@ -41,10 +42,14 @@ public final class Daemon: Sendable {
             throw DaemonStartError(message: "spool: \(error)")
         }
         state = try StateDirectory(path: settings.stateDirectory)
-        do {
-            paused = try PausedPostbacks(state: state)
-        } catch {
-            throw DaemonStartError(message: "state directory: \(error)")
+        if settings.source == "redis" {
+            paused = RedisPausedPostbacks(settings: settings, logger: logger)
+        } else {
+            do {
+                paused = try PausedPostbacks(state: state)
+            } catch {
+                throw DaemonStartError(message: "state directory: \(error)")
+            }
         }
         do {
             catalog = try CatalogStore(path: settings.catalog, paused: paused.ids)
@@ -75,7 +80,7 @@ public final class Daemon: Sendable {
             do {
                 catalog.setPaused(try paused.add(id, reason: reason))
             } catch {
-                logger.error("cannot record the pause of postback \(id) in \(paused.state.pausedFile): \(error)")
+                logger.error("cannot record the pause of postback \(id) in \(paused.location): \(error)")
                 catalog.setPaused(paused.ids.union([id]))
             }
         }
@@ -106,6 +111,7 @@ public final class Daemon: Sendable {
         feed.run(once: true, onIdle: {})
         recorder.inFlight.wait()
         recorder.settle()
+        paused.close()
         spool.closer.waitUntilClosed()
         engine.shutdown()
         let elapsed = ContinuousClock.now - start
@@ -116,6 +122,8 @@ public final class Daemon: Sendable {
     /// Starts the firing loop on its own thread; READY=1 goes out once the spool is scanned.
     public func start() {
         state.writePid()
+        // Pauses made or lifted elsewhere (another daemon, `postbackctl resume`) take hold here.
+        paused.follow { [catalog] ids in catalog.setPaused(ids) }
         let thread = Thread { [self] in
             var ready = false
             feed.run(once: false) { [self] in
@@ -149,6 +157,7 @@ public final class Daemon: Sendable {
         CrashPoint.reached(.drain)
         #endif
         recorder.releaseAll()
+        paused.close()
         spool.closer.waitUntilClosed()
         engine.shutdown()
         state.removePid()
@@ -165,7 +174,7 @@ public final class Daemon: Sendable {
         do {
             catalog.setPaused(try paused.reload())
         } catch {
-            logger.error("state directory: \(error); keeping the paused postbacks as they were")
+            logger.error("paused postbacks \(paused.location): \(error); keeping the paused postbacks as they were")
         }
         do {
             let loaded = try catalog.reload(path: newSettings.catalog)

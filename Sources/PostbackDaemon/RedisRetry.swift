@@ -1,3 +1,4 @@
+import PostbackCore
 import PostbackSpool
 
 /// A retry taken from Redis's sorted set of due fires (`RedisKeys.retries`, now in

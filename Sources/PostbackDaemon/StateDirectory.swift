@@ -43,11 +43,13 @@ public struct StateDirectory: Sendable {
     }
 }
 
-/// The auto-paused postbacks, shared by the recorder (which adds) and reload (which re-reads
-/// what `postbackctl resume` changed).
-final class PausedPostbacks: Sendable {
+/// The auto-paused postbacks of `source = spool`, in `paused.json`: shared by the recorder
+/// (which adds) and reload (which re-reads what `postbackctl resume` changed).
+final class PausedPostbacks: PausedPostbackStore {
     let state: StateDirectory
     private let list: Mutex<[PausedPostbacksFile.Entry]>
+
+    var location: String { state.pausedFile }
 
     init(state: StateDirectory) throws {
         self.state = state

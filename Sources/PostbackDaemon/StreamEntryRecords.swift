@@ -1,3 +1,4 @@
+import PostbackCore
 import PostbackSpool
 import Synchronization
 

@@ -39,9 +39,8 @@ extension Spool {
         return result
     }
 
-    /// Sends a dead letter back to `deferred/`, due `now`, with a fresh attempt budget (the
-    /// partner fixed their endpoint; the old attempts say nothing about the new one).
-    /// False when it is not there (already requeued by someone else).
+    /// Sends a dead letter back to `deferred/`, due `now`, with a fresh attempt budget
+    /// (`DeferredFire.requeued`). False when it is not there (already requeued by someone else).
     @discardableResult
     public func requeue(_ id: String, now: Int64) throws(SpoolError) -> Bool {
         guard UniqueName.isValid(id), !id.hasPrefix(".") else { return false }
@@ -54,11 +53,8 @@ extension Spool {
         defer { System.close(fd) }
         // The lock makes two concurrent requeues of one id produce one deferred fire.
         guard try System.tryLock(fd, path: failed.join(id)), try Spool.sameFile(fd, failed, id) else { return false }
-        var fire = try DeferredFire.decode(try System.readAll(fd, path: failed.join(id), limit: 1 << 20), path: failed.join(id))
-        fire.attempts = 0
-        fire.firstAttempt = now
-        fire.nextDue = now
-        fire.failedAt = nil
+        let fire = try DeferredFire.decode(try System.readAll(fd, path: failed.join(id), limit: 1 << 20), path: failed.join(id))
+            .requeued(now: now)
         // New file first, then the old one: a crash in between duplicates, never loses.
         try writeDurably(fire.encoded(), named: fire.deferredFileName(), into: deferred)
         try System.unlink(failed, id)

@@ -53,6 +53,19 @@ public struct DeferredFire: Sendable, Equatable, Codable {
         if history.count > limit { history.removeFirst(history.count - limit) }
     }
 
+    /// The fire an operator sends back from the dead letters: due `now`, with a fresh attempt
+    /// budget (the partner fixed their endpoint; the old attempts say nothing about the new
+    /// one), its history kept for whoever looks at it later. One rule for the spool's
+    /// `failed/` and Redis's dead-letter stream.
+    public func requeued(now: Int64) -> DeferredFire {
+        var fire = self
+        fire.attempts = 0
+        fire.firstAttempt = now
+        fire.nextDue = now
+        fire.failedAt = nil
+        return fire
+    }
+
     enum CodingKeys: String, CodingKey {
         case source, line, postbackID = "postback_id", record, recordBase64 = "record_base64"
         case attempts, firstAttempt = "first_attempt_ms", nextDue = "next_due_ms"

@@ -6,7 +6,9 @@ import PostbackCore
 /// `{"paused":[{"id":17,"since_ms":1764256000000,"reason":"…"}]}`.
 ///
 /// The daemon adds a postback here when it reaches the auto-pause threshold, never touching
-/// the catalog file, and `postbackctl resume` removes it. One reader and one writer serve both,
+/// the catalog file, and `postbackctl resume` removes it. With `source = redis` the same
+/// entries live in the hash `<prefix>:paused` instead (`Entry.json` per field), shared by
+/// every daemon of the group. One reader and one writer serve both,
 /// so the two sides cannot drift apart on the format or on how the file is replaced.
 public enum PausedPostbacksFile {
     public struct Entry: Sendable, Equatable, Codable {
@@ -22,6 +24,23 @@ public enum PausedPostbacksFile {
         }
 
         enum CodingKeys: String, CodingKey { case id, sinceMs = "since_ms", reason }
+
+        /// `{"id":17,"since_ms":...,"reason":"..."}`, keys in this order: one line of the file,
+        /// and the value of the entry's field in Redis's `<prefix>:paused` hash.
+        public var json: String {
+            "{\"id\":\(id)" + (sinceMs.map { ",\"since_ms\":\($0)" } ?? "")
+                + (reason.map { ",\"reason\":\(JSONText.quote($0))" } ?? "") + "}"
+        }
+
+        /// One entry's JSON (a value of the Redis hash); `source` names where it was, for the error.
+        public static func decode(_ bytes: [UInt8], source: String) throws(SpoolError) -> Entry {
+            do {
+                return try JSONDecoder().decode(Entry.self, from: Data(bytes))
+            } catch {
+                throw SpoolError(code: .corrupt, operation: "read", path: source,
+                                 detail: "not {\"id\":N,\"since_ms\":N,\"reason\":\"...\"}: \(error)")
+            }
+        }
     }
 
     private struct File: Codable { var paused: [Entry] }
@@ -46,10 +65,7 @@ public enum PausedPostbacksFile {
     /// Replaces the file whole (`DurableFile.replace`), entries in
     /// id order and keys in a fixed order, so a crash leaves the old list or the new one.
     public static func write(_ entries: [Entry], stateDirectory: String) throws(SpoolError) {
-        let items = entries.sorted { $0.id < $1.id }.map { e in
-            "{\"id\":\(e.id)" + (e.sinceMs.map { ",\"since_ms\":\($0)" } ?? "")
-                + (e.reason.map { ",\"reason\":\(JSONText.quote($0))" } ?? "") + "}"
-        }
+        let items = entries.sorted { $0.id < $1.id }.map(\.json)
         let text = "{\"paused\":[" + items.joined(separator: ",") + "]}\n"
         try DurableFile.replace(path(stateDirectory: stateDirectory), with: Array(text.utf8))
     }

@@ -18,11 +18,16 @@ struct CatalogTarget: ParsableArguments {
     var noReload = false
 
     func resolve() throws(ExitCode) -> (catalog: String, stateDirectory: String) {
+        let settings = try settings()
+        return (settings.catalog, settings.stateDirectory)
+    }
+
+    /// The daemon's settings with `--catalog` and `--state-dir` applied.
+    func settings() throws(ExitCode) -> Settings {
         var flags: [(key: String, value: String)] = []
         if let catalog { flags.append(("catalog", catalog)) }
         if let stateDir { flags.append(("state_directory", stateDir)) }
-        let settings = try DaemonSettings.resolve(config: config, flags: flags)
-        return (settings.catalog, settings.stateDirectory)
+        return try DaemonSettings.resolve(config: config, flags: flags)
     }
 }
 

@@ -21,7 +21,8 @@ enum DaemonSettings {
     }
 }
 
-/// `--config FILE | --spool DIR`: which spool a read or requeue command looks at.
+/// `--config FILE | --spool DIR`: which spool (or, with `source = redis`, which Redis
+/// streams) a read or requeue command looks at.
 struct SpoolOptions: ParsableArguments {
     @Option(help: "The daemon's settings file (default: $POSTBACKD_CONFIG, else /etc/postbackd/postbackd.conf if it exists).")
     var config: String?
@@ -32,6 +33,12 @@ struct SpoolOptions: ParsableArguments {
     /// The settings, with `--spool` applied as the daemon applies its own flag.
     func settings() throws(ExitCode) -> Settings {
         try DaemonSettings.resolve(config: config, flags: spool.map { [("spool", $0)] } ?? [])
+    }
+
+    /// The Redis queues to read instead of a spool: when the settings say `source = redis`
+    /// and no `--spool` names a spool directory to look at.
+    func redis(_ settings: Settings) -> RedisQueues? {
+        settings.source == "redis" && spool == nil ? RedisQueues(settings) : nil
     }
 
     /// Opens an existing spool. Refuses a path that is not there rather than creating a fresh,

@@ -7,8 +7,15 @@ import PostbackSpool
 struct DeadLettersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dead-letters",
-        abstract: "List dead letters (failed/) and requeue them.",
+        abstract: "List dead letters (failed/, or Redis's dead-letter streams) and requeue them.",
         discussion: """
+            With source = redis in the config (and no --spool), the dead letters are the
+            entries of each stream's <prefix>:dead-letters stream; a dead letter's ID is its
+            entry id, or <stream>/<entry id> when redis_stream names several streams. An
+            entry whose fire does not decode is listed as unreadable (and not requeued).
+            Requeue moves the entry to <prefix>:retries in one Lua script, so two operators
+            requeuing the same id make one retry.
+
             Example: postbackctl dead-letters list --config /etc/postbackd/postbackd.conf
             """,
         subcommands: [List.self, Requeue.self],
@@ -31,7 +38,9 @@ struct DeadLettersCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            let spool = try location.open(try location.settings())
+            let settings = try location.settings()
+            if let redis = location.redis(settings) { return try runRedis(redis) }
+            let spool = try location.open(settings)
             let letters = try DeadLettersCommand.read(spool)
             if json {
                 Output.line("[" + letters.map(DeadLettersCommand.json).joined(separator: ",\n") + "]")
@@ -49,16 +58,29 @@ struct DeadLettersCommand: ParsableCommand {
             }
             Output.flush()
         }
+
+        func runRedis(_ queues: RedisQueues) throws {
+            let letters = try DeadLettersCommand.readRedis(queues)
+            if json {
+                Output.line("[" + letters.map { DeadLettersCommand.json($0, in: queues) }.joined(separator: ",\n") + "]")
+            } else if letters.isEmpty {
+                Output.line("no dead letters")
+            } else {
+                TextTable.print([["ID", "POSTBACK", "TRANSACTION", "ATTEMPTS", "FAILED AT", "LAST ERROR"]]
+                    + letters.map { DeadLettersCommand.row($0, in: queues) })
+            }
+            Output.flush()
+        }
     }
 
     struct Requeue: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Move dead letters back to deferred/, due now, with a fresh attempt budget.",
+            abstract: "Move dead letters back to deferred/ (or Redis's retries), due now, with a fresh attempt budget.",
             discussion: """
                 Prints `requeued <id>: postback <id>, transaction <id>` per dead letter moved;
                 the running daemon fires them at its next pass (or run postbackd run --once).
-                An id that is not in failed/ is reported on stderr and the exit status is 1
-                (the others are still requeued).
+                An id that is not in failed/ (or the dead-letter stream) is reported on stderr
+                and the exit status is 1 (the others are still requeued).
 
                 Example: postbackctl dead-letters requeue 1764256000123-1764256000123456.812_1.9f3a.json
                 Example: postbackctl dead-letters requeue --all
@@ -77,7 +99,11 @@ struct DeadLettersCommand: ParsableCommand {
         }
 
         func run() throws {
-            let spool = try location.open(try location.settings())
+            let settings = try location.settings()
+            if let redis = location.redis(settings) {
+                return try DeadLettersCommand.requeueRedis(redis, handles: all ? nil : ids, now: SpoolTime.unixMillis())
+            }
+            let spool = try location.open(settings)
             let letters = try DeadLettersCommand.read(spool)
             let byID = Dictionary(letters.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             let chosen = all ? letters.map(\.id) : ids
@@ -124,9 +150,12 @@ struct DeadLettersCommand: ParsableCommand {
     }
 
     static func json(_ letter: DeadLetter) -> String {
-        let f = letter.fire
+        json(id: letter.id, fire: letter.fire)
+    }
+
+    static func json(id: String, fire f: DeferredFire) -> String {
         let history = f.history.map(attemptJSON).joined(separator: ",")
-        return "{\"id\":\(JSONText.quote(letter.id)),\"postback\":\(f.postbackID),"
+        return "{\"id\":\(JSONText.quote(id)),\"postback\":\(f.postbackID),"
             + "\"transaction_id\":\(transaction(of: f).map(JSONText.quote) ?? "null"),\"attempts\":\(f.attempts),"
             + "\"failed_at_ms\":\(f.failedAt.map(String.init) ?? "null"),\"last_error\":\(JSONText.quote(f.lastError)),"
             + "\"source\":\(JSONText.quote(f.source)),\"line\":\(f.line),"

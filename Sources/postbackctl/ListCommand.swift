@@ -13,10 +13,11 @@ struct ListCommand: ParsableCommand {
             never printed, here or with --json). `--columns +url,-description` adds and drops;
             `--columns id,url` names exactly the columns to show.
 
-            Postbacks the daemon paused itself (listed in <state-dir>/paused.json) show status
-            `paused (auto)`; --status active leaves them out, --status inactive includes them.
-            The state directory is --state-dir, else the config file's state_directory when
-            --config or POSTBACKD_CONFIG names one.
+            Postbacks the daemon paused itself (listed in <state-dir>/paused.json, or with
+            source = redis in each stream's <prefix>:paused hash) show status `paused (auto)`;
+            --status active leaves them out, --status inactive includes them. The state
+            directory is --state-dir, else the config file's state_directory (or its Redis)
+            when --config or POSTBACKD_CONFIG names one.
 
             Example: postbackctl list --catalog catalog.json --status active --columns +url
             Example: postbackctl list --catalog catalog.json --author partner --state-dir /var/lib/postbackd/state
@@ -45,7 +46,7 @@ struct ListCommand: ParsableCommand {
     @Option(help: "The daemon's state directory, to show its auto-pauses (paused.json).")
     var stateDir: String?
 
-    @Option(help: "The daemon's settings file, for its state_directory.")
+    @Option(help: "The daemon's settings file, for its state_directory (or its Redis, with source = redis).")
     var config: String?
 
     // Unconditional, so `--columns -description` is read as a value, not as an unknown flag.
@@ -112,13 +113,14 @@ struct ListCommand: ParsableCommand {
         Output.flush()
     }
 
-    /// Ids in paused.json, when a state directory is known: `--state-dir`, or a config named by
-    /// `--config`/POSTBACKD_CONFIG (not the default config, so `list --catalog` of a file on a
-    /// laptop does not mix in a production host's state).
+    /// Ids the daemon paused, when it is known where it keeps them: paused.json in `--state-dir`,
+    /// or where a config named by `--config`/POSTBACKD_CONFIG says (its state directory, or
+    /// Redis with `source = redis`); not the default config, so `list --catalog` of a file on a
+    /// laptop does not mix in a production host's state.
     func autoPaused() throws(ExitCode) -> Set<Int64> {
         if let stateDir { return try PausedState.read(stateDirectory: stateDir).ids }
         guard config != nil || ProcessInfo.processInfo.environment["POSTBACKD_CONFIG"] != nil else { return [] }
-        return try PausedState.read(stateDirectory: try DaemonSettings.resolve(config: config).stateDirectory).ids
+        return try PausedState.read(PausedState.place(try DaemonSettings.resolve(config: config))).ids
     }
 
     static func cell(_ column: String, of p: Postback) -> String {

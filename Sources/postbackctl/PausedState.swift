@@ -1,26 +1,77 @@
 import ArgumentParser
 import Foundation
 import PostbackCore
+import PostbackRedis
 import PostbackSpool
 
-/// The daemon's auto-pauses: `<state_directory>/paused.json`,
-/// `{"paused":[{"id":17,"since_ms":1764256000000,"reason":"…"}]}`.
+/// The daemon's auto-pauses, where its settings say it keeps them:
+/// `<state_directory>/paused.json` (`{"paused":[{"id":17,"since_ms":1764256000000,"reason":"…"}]}`)
+/// with `source = spool`, or each stream's `<prefix>:paused` hash (field = id, value = the
+/// same entry's JSON) with `source = redis`, shared by every daemon of the group.
 ///
-/// The daemon pauses a postback here, never in the catalog file (DESIGN "Partner health"), so a
+/// The daemon pauses a postback there, never in the catalog file (DESIGN "Partner health"), so a
 /// platform re-export of the catalog cannot silently undo it; `resume` lifts it and `list` shows
-/// it. The format and the atomic replace are `PausedPostbacksFile`, shared with the daemon.
+/// it. The format is `PausedPostbacksFile`, and the keys `RedisKeys`, shared with the daemon.
 struct PausedState: Sendable, Equatable {
     typealias Entry = PausedPostbacksFile.Entry
 
+    enum Place: Sendable, Equatable {
+        case file(stateDirectory: String)
+        /// The settings' nodes and each stream's hash (`RedisKeys.paused`), with the stream
+        /// whose slot holds it.
+        case redis(urls: [String], hashes: [RedisHash])
+    }
+
+    struct RedisHash: Sendable, Equatable {
+        var key: String
+        var stream: String
+    }
+
+    var place: Place
     var entries: [Entry] = []
 
-    /// The auto-pauses; none when the file does not exist (no daemon ever paused anything).
+    /// Where `settings` keep the pauses: Redis with `source = redis`, else the state directory.
+    static func place(_ settings: Settings) -> Place {
+        guard settings.source == "redis" else { return .file(stateDirectory: settings.stateDirectory) }
+        var seen: Set<String> = []
+        let hashes = settings.redisStreams.map(RedisKeys.init(stream:)).compactMap { keys in
+            seen.insert(keys.paused).inserted ? RedisHash(key: keys.paused, stream: keys.stream) : nil
+        }
+        return .redis(urls: settings.redisURLs, hashes: hashes)
+    }
+
+    /// The auto-pauses; none when nothing was ever paused there.
     static func read(stateDirectory: String) throws(ExitCode) -> PausedState {
-        do {
-            return PausedState(entries: try PausedPostbacksFile.read(stateDirectory: stateDirectory))
-        } catch {
-            Output.error("\(error)")
-            throw ExitCode.failure
+        try read(.file(stateDirectory: stateDirectory))
+    }
+
+    static func read(_ place: Place) throws(ExitCode) -> PausedState {
+        switch place {
+        case .file(let stateDirectory):
+            do {
+                return PausedState(place: place, entries: try PausedPostbacksFile.read(stateDirectory: stateDirectory))
+            } catch {
+                Output.error("\(error)")
+                throw ExitCode.failure
+            }
+        case .redis(let urls, let hashes):
+            var byID: [Int64: Entry] = [:]
+            for hash in hashes {
+                let flat = try command(urls, hash, ["HGETALL", hash.key]).elements
+                var i = 0
+                while i + 1 < flat.count {
+                    do {
+                        let entry = try Entry.decode(flat[i + 1].bytes ?? [], source: "\(hash.key) field \(flat[i].text ?? "")")
+                        // Several streams' hashes may hold one id: the earliest pause is kept.
+                        if let kept = byID[entry.id], (kept.sinceMs ?? .max) <= (entry.sinceMs ?? .max) {} else { byID[entry.id] = entry }
+                    } catch {
+                        Output.error("\(error)")
+                        throw ExitCode.failure
+                    }
+                    i += 2
+                }
+            }
+            return PausedState(place: place, entries: byID.values.sorted { $0.id < $1.id })
         }
     }
 
@@ -28,13 +79,46 @@ struct PausedState: Sendable, Equatable {
 
     var ids: Set<Int64> { Set(entries.map(\.id)) }
 
-    /// Replaces the file atomically, in the one format the daemon shares.
-    func write(stateDirectory: String) throws(ExitCode) {
+    /// Lifts one pause: the file replaced atomically, in the one format the daemon shares, or
+    /// the field deleted from every stream's hash.
+    mutating func lift(_ id: Int64) throws(ExitCode) {
+        entries.removeAll { $0.id == id }
+        switch place {
+        case .file(let stateDirectory):
+            do {
+                try PausedPostbacksFile.write(entries, stateDirectory: stateDirectory)
+            } catch {
+                Output.error("\(error)")
+                throw ExitCode.failure
+            }
+        case .redis(let urls, let hashes):
+            for hash in hashes { _ = try Self.command(urls, hash, ["HDEL", hash.key, String(id)]) }
+        }
+    }
+
+    /// Where, for messages: the file, or the hashes and their Redis.
+    var location: String {
+        switch place {
+        case .file(let stateDirectory): PausedPostbacksFile.path(stateDirectory: stateDirectory)
+        case .redis(let urls, let hashes): hashes.map(\.key).joined(separator: ", ") + " in " + urls.joined(separator: ",")
+        }
+    }
+
+    /// One command on the node of `hash`; a lost connection or an error reply is said on
+    /// stderr with the node and the key, and exits 1.
+    private static func command(_ urls: [String], _ hash: RedisHash, _ arguments: [String]) throws(ExitCode) -> RedisReply {
+        let nodes = RedisNodes(seeds: urls.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        let reply: RedisReply
         do {
-            try PausedPostbacksFile.write(entries, stateDirectory: stateDirectory)
+            reply = try nodes.connection(forSlot: RedisSlot.of(hash.stream)).command(arguments.map { Array($0.utf8) })
         } catch {
-            Output.error("\(error)")
+            Output.error("paused postbacks: \(error)")
             throw ExitCode.failure
         }
+        if let error = reply.errorMessage {
+            Output.error("paused postbacks: \(urls.joined(separator: ",")): \(arguments[0]) \(hash.key): \(error)")
+            throw ExitCode.failure
+        }
+        return reply
     }
 }

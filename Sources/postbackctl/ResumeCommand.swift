@@ -2,7 +2,8 @@ import ArgumentParser
 import PostbackCore
 
 /// `postbackctl resume ID`: make a postback fire again, whether an operator paused it (status
-/// inactive in the catalog) or the daemon did (`paused.json` in its state directory).
+/// inactive in the catalog) or the daemon did (`paused.json` in its state directory, or the
+/// Redis hash every daemon of the group reads with `source = redis`).
 struct ResumeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "resume",
@@ -10,7 +11,9 @@ struct ResumeCommand: ParsableCommand {
         discussion: """
             Sets status active in the catalog (written atomically, previous kept as .bak) and
             removes the id from <state_directory>/paused.json, where the daemon records the
-            postbacks it paused after repeated permanent failures. Prints one line per change:
+            postbacks it paused after repeated permanent failures (with source = redis: from
+            the hash <prefix>:paused of each stream, which every daemon of the group reads
+            every 2 seconds, so the pause is lifted on all of them). Prints one line per change:
             `postback <id>: resumed (status active) in <catalog>` and `postback <id>: auto-pause
             lifted (paused since <time>: <reason>)`, or `postback <id>: already active`. An
             unknown id exits 1.
@@ -24,9 +27,10 @@ struct ResumeCommand: ParsableCommand {
     @OptionGroup var target: CatalogTarget
 
     func run() throws {
-        let (path, stateDirectory) = try target.resolve()
+        let settings = try target.settings()
+        let (path, stateDirectory) = (settings.catalog, settings.stateDirectory)
         let (catalog, current) = try CatalogEditing.load(id, from: path)
-        var paused = try PausedState.read(stateDirectory: stateDirectory)
+        var paused = try PausedState.read(PausedState.place(settings))
         let autoPause = paused.entry(id)
         guard current.status == .inactive || autoPause != nil else {
             Output.line("postback \(id): already active")
@@ -40,8 +44,7 @@ struct ResumeCommand: ParsableCommand {
             Output.line("postback \(id): resumed (status active) in \(path)")
         }
         if let autoPause {
-            paused.entries.removeAll { $0.id == id }
-            try paused.write(stateDirectory: stateDirectory)
+            try paused.lift(id)
             let since = autoPause.sinceMs.map { " since \(TextTable.time(millis: $0))" } ?? ""
             let reason = autoPause.reason.map { ": \($0)" } ?? ""
             Output.line("postback \(id): auto-pause lifted (paused\(since)\(reason))")

@@ -7,13 +7,23 @@ import PostbackSpool
 struct SpoolCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spool",
-        abstract: "Queue counts, oldest ages and an accounting of the ledgers on disk.",
+        abstract: "Queue counts, oldest ages and an accounting of the ledgers on disk (or Redis's queues).",
         discussion: """
             One line per queue (incoming, active, deferred, failed, bad, done) with its count
             and the age of its oldest item, then one accounting line counting the outcomes in
             the ledgers of active/ and done/ (records = fired + no_match + rejected; fires =
             succeeded + deferred + failed). The spool is --spool, else the one in the config
             file. Exit 0, or 1 when the spool or config cannot be read.
+
+            With source = redis in the config (and no --spool), the queues are Redis's: one
+            block per stream of redis_stream, headed `stream <name> (group <group>)`.
+            incoming = entries not yet delivered to the group (its lag; oldest from the entry
+            id), active = delivered and not acknowledged (XPENDING), deferred = the sorted
+            sets <prefix>:retries and :retries:taken (oldest since a retry's last attempt),
+            failed = the <prefix>:dead-letters stream, bad = <prefix>:rejected. There is no
+            done queue and no ledger accounting: acknowledged entries are done and the
+            journal has the history. --json gives {"source":"redis","group":...,"streams":
+            [{"stream":...,"queues":{...}}]}. Exit 1 when Redis cannot be reached.
 
             Example: postbackctl spool --config /etc/postbackd/postbackd.conf
             """)
@@ -29,8 +39,9 @@ struct SpoolCommand: ParsableCommand {
 
     func run() throws {
         let settings = try location.settings()
-        let spool = try location.open(settings)
         let now = self.now ?? SpoolTime.unixMillis()
+        if let redis = location.redis(settings) { return try runRedis(redis, now: now) }
+        let spool = try location.open(settings)
         let status: SpoolStatus
         do {
             status = try spool.status(now: now)
