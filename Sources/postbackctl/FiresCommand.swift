@@ -6,6 +6,9 @@ import PostbackSpool
 /// `postbackctl fires --transaction ID`: "did partner P get transaction T, and what did they
 /// say?", answered from everything that remembers a fire.
 ///
+/// With `source = redis` the retry sets and dead-letter streams stand for `deferred/` and
+/// `failed/`, and there are no ledgers.
+///
 /// The spool remembers a fire in three places (the ledger beside its spool file, a deferred
 /// fire's file, a dead letter's file, each with attempts) and the journal remembers every final
 /// outcome. They overlap: one attempt is often in a ledger, a dead letter's history and the
@@ -22,7 +25,9 @@ struct FiresCommand: AsyncParsableCommand {
             (UTC; from the journal, the log time less the latency), postback, attempt number,
             outcome, HTTP status or error, latency, where it was seen, the URL as sent and the
             first bytes of the answer; then fires still waiting in deferred/ and dead letters.
-            Exit 0 when something was found, 1 when nothing was.
+            With source = redis in the config (and no --spool) the waiting fires and dead
+            letters are read from the <prefix>:retries sets and <prefix>:dead-letters streams;
+            Redis keeps no ledgers. Exit 0 when something was found, 1 when nothing was.
 
             Example: postbackctl fires --transaction t-1001 --config /etc/postbackd/postbackd.conf
             """)
@@ -77,11 +82,14 @@ struct FiresCommand: AsyncParsableCommand {
     struct Waiting {
         var id: String
         var fire: DeferredFire
+        /// Where it waits, as the table says it: `deferred/<file>`, or the Redis retry set.
+        var place: String
     }
 
     func run() async throws {
         let settings = try location.settings()
-        let spool = try location.open(settings)
+        let redis = location.redis(settings)
+        let spool = redis == nil ? try location.open(settings) : nil
         var sightings: [Sighting] = []
         var notes: [String] = []
 
@@ -104,7 +112,7 @@ struct FiresCommand: AsyncParsableCommand {
         }
 
         // Ledgers: the first attempt of every fire of a spool file still in active/ or kept in done/.
-        for file in (try? spool.ledgers(withSpoolFiles: true)) ?? [] {
+        for file in (try? spool?.ledgers(withSpoolFiles: true)) ?? [] {
             // Line number → transaction id, for the lines of the spool file that are records.
             var transactions: [Int: String] = [:]
             if let contents = file.spoolFile {
@@ -124,23 +132,43 @@ struct FiresCommand: AsyncParsableCommand {
         }
 
         // Deferred fires and dead letters carry their recent attempts.
+        // With source = redis they are the retry sets and the dead-letter streams (Redis keeps
+        // no ledger: an acknowledged entry's first attempts are in the journal alone).
         var waiting: [Waiting] = []
         var dead: [Waiting] = []
-        for queue in [Spool.Queue.deferred, .failed] {
-            for stored in (try? spool.storedFires(in: queue)) ?? [] {
-                let (name, fire) = (stored.id, stored.fire)
-                guard DeadLettersCommand.transaction(of: fire) == transaction else { continue }
-                if queue == .deferred { waiting.append(Waiting(id: name, fire: fire)) } else { dead.append(Waiting(id: name, fire: fire)) }
-                // Numbers are certain only when the history is whole and no requeue reset the count.
-                let numbered = fire.attempts == fire.history.count
-                for (i, a) in fire.history.enumerated() {
-                    let last = i == fire.history.count - 1
-                    add(Sighting(
-                        postbackID: fire.postbackID, attempt: numbered ? i + 1 : nil, time: a.time,
-                        outcome: queue == .failed && last ? "failed" : "deferred", outcomeImplied: true, url: a.url,
-                        status: a.httpStatus, error: a.error, latency: a.latencyMicros,
-                        answer: String(decoding: a.answerPrefix, as: UTF8.self), seenIn: ["\(queue.rawValue)/\(name)"]))
+        var stored: [(queue: Spool.Queue, id: String, fire: DeferredFire)] = []
+        if let redis {
+            do {
+                stored += try redis.retries().map { (.deferred, $0.key, $0.fire) }
+                stored += try redis.deadLetters().compactMap { letter in
+                    letter.fire.map { (.failed, DeadLettersCommand.handle(letter, in: redis), $0) }
                 }
+            } catch {
+                Output.error("fires: \(error)")
+                throw ExitCode.failure
+            }
+        } else if let spool {
+            for queue in [Spool.Queue.deferred, .failed] {
+                stored += ((try? spool.storedFires(in: queue)) ?? []).map { (queue, $0.id, $0.fire) }
+            }
+        }
+        for (queue, name, fire) in stored {
+            guard DeadLettersCommand.transaction(of: fire) == transaction else { continue }
+            let seen = redis == nil ? "\(queue.rawValue)/\(name)" : name
+            if queue == .deferred {
+                waiting.append(Waiting(id: name, fire: fire, place: seen))
+            } else {
+                dead.append(Waiting(id: name, fire: fire, place: seen))
+            }
+            // Numbers are certain only when the history is whole and no requeue reset the count.
+            let numbered = fire.attempts == fire.history.count
+            for (i, a) in fire.history.enumerated() {
+                let last = i == fire.history.count - 1
+                add(Sighting(
+                    postbackID: fire.postbackID, attempt: numbered ? i + 1 : nil, time: a.time,
+                    outcome: queue == .failed && last ? "failed" : "deferred", outcomeImplied: true, url: a.url,
+                    status: a.httpStatus, error: a.error, latency: a.latencyMicros,
+                    answer: String(decoding: a.answerPrefix, as: UTF8.self), seenIn: [seen]))
             }
         }
 
@@ -155,7 +183,9 @@ struct FiresCommand: AsyncParsableCommand {
                 notes.append("journal not searched: \(reason)")
             }
         }
-        if settings.doneRetention == .zero {
+        if redis != nil {
+            notes.append("source = redis keeps no ledgers: an acknowledged entry's attempts are in the journal")
+        } else if settings.doneRetention == .zero {
             notes.append("finished files are not kept (done_retention = 0); the journal has the history")
         }
 
@@ -191,7 +221,7 @@ struct FiresCommand: AsyncParsableCommand {
             }
             for w in waiting {
                 Output.line("waiting: postback \(w.fire.postbackID), \(w.fire.attempts) attempts so far, next due "
-                    + "\(TextTable.time(millis: w.fire.nextDue)), last error \(w.fire.lastError.isEmpty ? "-" : w.fire.lastError) (deferred/\(w.id))")
+                    + "\(TextTable.time(millis: w.fire.nextDue)), last error \(w.fire.lastError.isEmpty ? "-" : w.fire.lastError) (\(w.place))")
             }
             for d in dead {
                 Output.line("dead letter: postback \(d.fire.postbackID), \(d.fire.attempts) attempts, failed at "

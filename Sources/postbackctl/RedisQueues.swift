@@ -143,6 +143,27 @@ struct RedisQueues {
         return queue
     }
 
+    /// Every retry waiting or being retried (both sorted sets), decoded; for `fires`, which
+    /// looks for one transaction's. The key names where each was found.
+    func retries() throws(RedisQueueError) -> [(key: String, fire: DeferredFire)] {
+        var result: [(key: String, fire: DeferredFire)] = []
+        for keys in streams {
+            for set in [keys.retries, keys.retriesTaken] {
+                var start = 0
+                while true {
+                    let page = try checked(keys, ["ZRANGE", set, String(start), String(start + 999)]).elements
+                    for member in page {
+                        guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { continue }
+                        result.append((set, fire))
+                    }
+                    guard page.count == 1000 else { break }
+                    start += 1000
+                }
+            }
+        }
+        return result
+    }
+
     // MARK: dead letters
 
     /// Every dead letter of every stream, oldest first within a stream.

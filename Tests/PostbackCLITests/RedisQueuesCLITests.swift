@@ -4,7 +4,7 @@ import PostbackSpool
 import PostbackTestSupport
 import Testing
 
-/// `postbackctl spool` and `dead-letters list|requeue` with `source = redis`, against a real
+/// `postbackctl spool`, `dead-letters list|requeue` and `fires` with `source = redis`, against a real
 /// `redis-server` on loopback, on keys written as the daemon writes them. Entry ids and fire
 /// times are pinned, and `spool --now` with them, so every age is exact.
 @Suite("postbackctl spool and dead-letters against Redis", .serialized)
@@ -157,6 +157,32 @@ struct RedisQueuesCLITests {
 
     /// The requeued fire is the spool's (`DeferredFire.requeued`), and the real daemon fires it
     /// from the retries: the member format is the daemon's own.
+    /// `fires --transaction` finds a transaction's retries and dead letters in Redis, with
+    /// their attempts, and nothing of others'.
+    @Test func firesFindsATransactionsRetriesAndDeadLettersInRedis() throws {
+        let redis = try RedisServer()
+        let now = t0 + 65_000
+        try fill(redis, now: now)
+        let f = try fixture(redis)
+        let dead = try f.ctl(["fires", "--transaction", "t-1", "--config", f.configPath, "--no-journal"])
+        #expect(dead.status == 0, "\(dead.stderr)")
+        #expect(dead.stdout.contains("transaction t-1: 1 fire, 1 attempt"), "\(dead.stdout)")
+        #expect(dead.stdout.contains("http://p.example/t-1"))
+        #expect(dead.stdout.contains("dead letter: postback 1, 3 attempts"))
+        #expect(dead.stdout.contains("postbackctl dead-letters requeue \(t0 + 3000)-0"))
+        #expect(dead.stdout.contains("note: source = redis keeps no ledgers"))
+        #expect(!dead.stdout.contains("r-due"))
+
+        let taken = try f.ctl(["fires", "--transaction", "r-taken", "--config", f.configPath, "--no-journal", "--json"])
+        #expect(taken.status == 0, "\(taken.stderr)")
+        #expect(taken.stdout.contains("\"waiting\":[{\"id\":\"pb:retries:taken\",\"postback\":1,\"attempts\":3"), "\(taken.stdout)")
+        #expect(taken.stdout.contains("\"seen_in\":[\"pb:retries:taken\"]"))
+
+        let none = try f.ctl(["fires", "--transaction", "nobody", "--config", f.configPath, "--no-journal"])
+        #expect(none.status == 1)
+        #expect(none.stdout.contains("no fires found for transaction nobody"))
+    }
+
     @Test func requeueMovesOneDeadLetterToTheRetriesOnceAndTheDaemonFiresIt() async throws {
         let redis = try RedisServer()
         let sink = try await TestServer()
