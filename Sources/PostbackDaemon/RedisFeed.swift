@@ -217,15 +217,7 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
     /// rejected whole, with its reason, and acknowledged.
     private func plan(_ entry: RedisReply, from keys: RedisKeys, on connection: RedisConnection) -> Bool {
         let stream = keys.stream
-        let parts = entry.elements
-        guard parts.count == 2, let id = parts[0].text else { return false }
-        let flat = parts[1].elements
-        var fields: [(name: String, value: [UInt8])] = []
-        var i = 0
-        while i + 1 < flat.count {
-            fields.append((flat[i].text ?? "", flat[i + 1].bytes ?? []))
-            i += 2
-        }
+        guard let (id, fields) = entry.streamEntry else { return false }
         guard let records = StreamEntryRecords(
             stream: stream, id: id, fields: fields, committer: committer, counters: counters,
             configuration: configuration, keys: keys)

@@ -32,4 +32,20 @@ public enum RedisReply: Sendable, Equatable {
         if case .error(let message) = self { return message }
         return nil
     }
+
+    /// A stream entry as XRANGE and XREADGROUP give it, `[id, [field, value, ...]]`; nil for a
+    /// reply of another shape.
+    public var streamEntry: (id: String, fields: [(name: String, value: [UInt8])])? {
+        let parts = elements
+        guard parts.count == 2, let id = parts[0].text else { return nil }
+        let flat = parts[1].elements
+        var fields: [(name: String, value: [UInt8])] = []
+        fields.reserveCapacity(flat.count / 2)
+        var i = 0
+        while i + 1 < flat.count {
+            fields.append((flat[i].text ?? "", flat[i + 1].bytes ?? []))
+            i += 2
+        }
+        return (id, fields)
+    }
 }

@@ -200,15 +200,7 @@ struct RedisQueues {
 
     /// `[id, [field, value, ...]]` as a dead letter; nil for a reply that is not an entry.
     static func deadLetter(_ entry: RedisReply, of keys: RedisKeys) -> DeadLetter? {
-        let parts = entry.elements
-        guard parts.count == 2, let id = parts[0].text else { return nil }
-        let flat = parts[1].elements
-        var fields: [(name: String, value: [UInt8])] = []
-        var i = 0
-        while i + 1 < flat.count {
-            fields.append((flat[i].text ?? "", flat[i + 1].bytes ?? []))
-            i += 2
-        }
+        guard let (id, fields) = entry.streamEntry else { return nil }
         guard let stored = fields.first(where: { $0.name == "fire" })?.value else {
             return DeadLetter(keys: keys, entryID: id, fire: nil,
                               unreadable: "no fire field (fields: \(fields.map(\.name).joined(separator: ", ")))",
