@@ -198,7 +198,11 @@ struct HostileInputTests {
         #expect(run.summary["records"] == 2 && run.summary["succeeded"] == 1 && run.summary["no_match"] == 1, "\(run.summary)")
         #expect(sink.stats.uris == ["/status/204?c=c&pb=\(target)"])
         let scale = Double(count) / 1_000_000
-        #expect(run.cpuSeconds < 60 * scale, "\(count) postbacks took \(run.cpuSeconds) s of CPU")
+        // A guard against loading that grows faster than the catalog (a quadratic index would
+        // take hours here), not a speed target: those are benchmarks'. A debug build took 15-16 s
+        // of CPU for 250k on a loaded 2-core VM with 30-48 % host steal, 60 % more than on a
+        // quiet one; the bound leaves room for such machines.
+        #expect(run.cpuSeconds < 160 * scale, "\(count) postbacks took \(run.cpuSeconds) s of CPU")
         #expect(run.peakRSSBytes < Int(4 * scale * Double(1 << 30)), "VmHWM \(run.peakRSSBytes)")
         let cpu = String(format: "%.2f", run.cpuSeconds), wall = String(format: "%.2f", run.seconds)
         print("hostile: catalog of \(count) postbacks (\(json.count >> 20) MB): \(cpu) s CPU, \(wall) s wall, VmHWM \(run.peakRSSBytes >> 20) MB")
