@@ -140,5 +140,6 @@ final class InHandEntries: Sendable {
 
     func insert(_ id: String) { ids.withLock { _ = $0.insert(id) } }
     func remove(_ done: [String]) { ids.withLock { for id in done { $0.remove(id) } } }
-    func contains(_ id: String) -> Bool { ids.withLock { $0.contains(id) } }
+    /// Every entry in hand now.
+    func snapshot() -> Set<String> { ids.withLock { $0 } }
 }

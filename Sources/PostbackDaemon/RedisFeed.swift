@@ -197,6 +197,10 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         var count = 0
         let name = stream.stream
         let cursor = takeoverCursor[name] ?? "0-0"
+        // Taken before the command: an entry this daemon acknowledges while XAUTOCLAIM is on
+        // its way is still in the reply but no longer in hand, and would be fired again.
+        // Only this thread adds to the set, so the copy holds all that is in hand at the check.
+        let held = committer.inHand.snapshot()
         let reply = try connection.command(
             "XAUTOCLAIM", name, group, consumer, String(claimIdle.milliseconds), cursor, "COUNT", String(Self.readCount))
         if let error = reply.errorMessage { throw RedisRefusal(message: "XAUTOCLAIM \(name): \(error)") }
@@ -204,7 +208,7 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         guard parts.count >= 2 else { return 0 }
         takeoverCursor[name] = parts[0].text ?? "0-0"
         for entry in parts[1].elements where !isStopping {
-            guard let id = entry.elements.first?.text, !committer.inHand.contains(name + "/" + id) else { continue }
+            guard let id = entry.elements.first?.text, !held.contains(name + "/" + id) else { continue }
             if plan(entry, from: stream, on: connection) {
                 count += 1
                 logger.notice("redis: took over entry \(name)/\(id), pending longer than redis_claim_idle")
