@@ -1,3 +1,4 @@
+import Foundation
 import PostbackCore
 import PostbackFiring
 import PostbackSpool
@@ -5,12 +6,15 @@ import PostbackSpool
 /// How the pure `Settings` become the configurations of the firing engine, the spool and
 /// the retry policy.
 extension Settings {
+    /// One driver thread per core the process may run on (`FiringConfiguration.drivers`).
     public var firingConfiguration: FiringConfiguration {
-        FiringConfiguration(
+        var configuration = FiringConfiguration(
             maxConcurrent: maxConcurrent, perHost: min(perHost, maxConcurrent),
             connectTimeout: connectTimeout, totalTimeout: totalTimeout,
             addressRules: AddressRules(allowList: allowAddresses.compactMap { CIDR($0) }),
             caFile: caFile.isEmpty ? nil : caFile)
+        configuration.drivers = ProcessInfo.processInfo.activeProcessorCount
+        return configuration
     }
 
     public var spoolConfiguration: SpoolConfiguration {

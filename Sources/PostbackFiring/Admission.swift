@@ -16,10 +16,13 @@ final class Admission: @unchecked Sendable {
     private let globalLimit: Int
     private let hostLimit: Int
     @exclusivity(unchecked) private var globalInUse = 0
+    /// Of `globalInUse`, the fires on each driver.
+    @exclusivity(unchecked) private var globalOnDriver = DriverShares.Counts(repeating: 0)
     /// One `Destination` per host key with a fire in flight or waiting, or a breaker (kept once
     /// the host failed); one entry so each step hashes once. This lock is their owner.
     @exclusivity(unchecked) private var hosts: [String: Destination] = [:]
-    @exclusivity(unchecked) private var globalWaiters = Deque<Waiter>()
+    /// Fires holding a host slot (on the driver beside them), waiting for a global one.
+    @exclusivity(unchecked) private var globalWaiters = Deque<(waiter: Waiter, driver: Int)>()
     /// For breakers made from now on; a reload retunes the kept ones too.
     @exclusivity(unchecked) private var breakerConfiguration = Destination.Breaker.Configuration()
     /// How many destinations hold a breaker (read without the lock): while none does, the
@@ -28,7 +31,8 @@ final class Admission: @unchecked Sendable {
     private let breakersKept = Atomic<Int>(0)
 
     enum Waiter {
-        case task(CheckedContinuation<Void, Never>, host: String)
+        /// Resumed with the driver of its slots.
+        case task(CheckedContinuation<Int, Never>, host: String)
         case thread(Ticket)
         /// A fire parked on its destination: no thread waits for it; once it holds both slots
         /// it goes to the driver (`release` returns it).
@@ -45,8 +49,8 @@ final class Admission: @unchecked Sendable {
 
     /// Where `place` put a fire.
     enum Placement {
-        /// Both slots taken: hand it to the driver now; whether it starts at once.
-        case granted(startsAtOnce: Bool)
+        /// Both slots taken, on `driver`: hand it to that driver now; whether it starts at once.
+        case granted(driver: Int, startsAtOnce: Bool)
         /// Waiting on its destination; the driver gets it when a slot frees.
         case parked
         /// Not taken: the host is slow (see `place`).
@@ -63,59 +67,68 @@ final class Admission: @unchecked Sendable {
         var abandoned = false
         /// Set with `granted`: see `startsAtOnce`.
         var startsAtOnce = false
+        /// Set with `granted`: the driver its slots are on.
+        var driver = 0
         init(host: String) { self.host = host }
     }
 
     /// See `FiringConfiguration.slowHostAfter`, in ms.
     private let slowAfter: Int64
 
-    /// The caps of the transfers curl runs (the driver's), below `globalLimit`/`hostLimit`,
-    /// which also count the fires queued in the driver.
-    private let runningGlobalLimit: Int
-    private let runningHostLimit: Int
+    /// Each driver's share of the caps of the transfers curl runs (below `globalLimit` and
+    /// `hostLimit`, which also count the fires queued in the drivers) and of the host slots.
+    let shares: DriverShares
 
-    init(globalLimit: Int, hostLimit: Int, runningGlobalLimit: Int, runningHostLimit: Int, slowAfterMillis: Int64 = 1000) {
+    /// `drivers`: how many driver threads share the caps (`DriverShares` may run fewer).
+    init(globalLimit: Int, hostLimit: Int, runningGlobalLimit: Int, runningHostLimit: Int, drivers: Int = 1,
+         slowAfterMillis: Int64 = 1000) {
         self.globalLimit = globalLimit
         self.hostLimit = hostLimit
-        self.runningGlobalLimit = runningGlobalLimit
-        self.runningHostLimit = runningHostLimit
+        self.shares = DriverShares(drivers: drivers, running: runningGlobalLimit, hostRunning: runningHostLimit, hostSlots: hostLimit)
         self.slowAfter = slowAfterMillis
     }
 
-    /// Whether a fire just granted, its host now holding `hostInUse` slots, will start in curl
-    /// as soon as the driver sees it (else it queues in the driver behind fires that are
-    /// running). Only such a fire needs to wake the driver: a queued one is picked up by the
+    /// A destination made for its first fire, with the driver it prefers.
+    private func newDestination(_ host: String) -> Destination {
+        Destination(preferredDriver: shares.count == 1 ? 0 : Int(UInt(bitPattern: host.hashValue) % UInt(shares.count)))
+    }
+
+    /// Whether a fire just granted on `driver`, its host now holding `hostOnDriver` slots
+    /// there, will start in curl as soon as the driver sees it (else it queues in the driver
+    /// behind fires that are running). Only such a fire needs to wake the driver: a queued one is picked up by the
     /// turn that a running fire's answer starts anyway. Waking the driver for every fire cost
     /// a curl_multi_perform over every running transfer each time: with 64 HTTP/2 streams
     /// that was 3× the CPU per fire of libcurl-ceiling (Benchmarks/tls).
-    private func startsAtOnce(hostInUse: Int) -> Bool {
-        hostInUse <= runningHostLimit && globalInUse <= runningGlobalLimit
+    private func startsAtOnce(driver: Int, hostOnDriver: Int) -> Bool {
+        hostOnDriver <= shares.hostRunning[driver] && globalOnDriver[driver] <= shares.running[driver]
     }
 
-    /// Takes both slots now, or returns nil without waiting; else whether the fire starts at
-    /// once (`startsAtOnce`).
-    func tryAcquire(host: String) -> Bool? {
+    /// Takes both slots now, or returns nil without waiting; else their driver and whether the
+    /// fire starts at once (`startsAtOnce`).
+    func tryAcquire(host: String) -> (driver: Int, startsAtOnce: Bool)? {
         lock.withLock {
             guard globalWaiters.isEmpty, globalInUse < globalLimit else { return nil }
-            guard hosts[host, default: Destination()].takeIfFree(limit: hostLimit) else { return nil }
+            guard let driver = hosts[host, default: newDestination(host)].takeIfFree(limit: hostLimit, shares, poolInUse: globalOnDriver)
+            else { return nil }
             globalInUse += 1
-            return startsAtOnce(hostInUse: hosts[host]!.inUse)
+            globalOnDriver[driver] += 1
+            return (driver, startsAtOnce(driver: driver, hostOnDriver: hosts[host]!.onDriver[driver]))
         }
     }
 
-    /// Blocks the calling thread until both slots are taken; returns whether the fire starts
-    /// at once. Never from the driver thread (it frees the slots) nor from a Swift concurrency
-    /// thread (use `acquire`).
-    func acquireBlocking(host: String) -> Bool {
-        if let atOnce = tryAcquire(host: host) { return atOnce }
+    /// Blocks the calling thread until both slots are taken; returns their driver and whether
+    /// the fire starts at once. Never from a driver thread (they free the slots) nor from a
+    /// Swift concurrency thread (use `acquire`).
+    func acquireBlocking(host: String) -> (driver: Int, startsAtOnce: Bool) {
+        if let granted = tryAcquire(host: host) { return granted }
         return lock.withLock {
             let ticket = Ticket(host: host)
-            var resume: [CheckedContinuation<Void, Never>] = []
-            var granted: [Job] = []
+            var resume: [(CheckedContinuation<Int, Never>, Int)] = []
+            var granted: [GrantedJob] = []
             requestHostSlot(.thread(ticket), resume: &resume, granted: &granted)
             precondition(resume.isEmpty && granted.isEmpty)
             while !ticket.granted { lock.wait() }
-            return ticket.startsAtOnce
+            return (ticket.driver, ticket.startsAtOnce)
         }
     }
 
@@ -133,16 +146,16 @@ final class Admission: @unchecked Sendable {
     ///   partner cannot stall fires for all the others.
     func place(_ job: Job) -> Placement {
         let host = job.host
-        if let atOnce = tryAcquire(host: host) { return .granted(startsAtOnce: atOnce) }
+        if let (driver, atOnce) = tryAcquire(host: host) { return .granted(driver: driver, startsAtOnce: atOnce) }
         return lock.withLock { () -> Placement in
             if hosts[host]?.isSlow(limit: hostLimit, slowAfter: slowAfter, now: monotonicMillis()) == true {
                 hosts[host]!.slowness.markSlow()
                 return .slow
             }
-            if hosts[host, default: Destination()].park(job, limit: hostLimit) { return .parked }
+            if hosts[host, default: newDestination(host)].park(job, limit: hostLimit) { return .parked }
             let ticket = Ticket(host: host)
-            var resume: [CheckedContinuation<Void, Never>] = []
-            var granted: [Job] = []
+            var resume: [(CheckedContinuation<Int, Never>, Int)] = []
+            var granted: [GrantedJob] = []
             requestHostSlot(.thread(ticket), resume: &resume, granted: &granted)
             precondition(resume.isEmpty && granted.isEmpty)
             while !ticket.granted {
@@ -160,18 +173,19 @@ final class Admission: @unchecked Sendable {
                     return .slow
                 }
             }
-            return .granted(startsAtOnce: ticket.startsAtOnce)
+            return .granted(driver: ticket.driver, startsAtOnce: ticket.startsAtOnce)
         }
     }
 
-    func acquire(host: String) async {
-        if tryAcquire(host: host) != nil { return }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            var resume: [CheckedContinuation<Void, Never>] = []
-            var granted: [Job] = []
+    /// Suspends until both slots are taken; returns their driver.
+    func acquire(host: String) async -> Int {
+        if let (driver, _) = tryAcquire(host: host) { return driver }
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
+            var resume: [(CheckedContinuation<Int, Never>, Int)] = []
+            var granted: [GrantedJob] = []
             lock.withLock { requestHostSlot(.task(continuation, host: host), resume: &resume, granted: &granted) }
             precondition(granted.isEmpty)
-            for c in resume { c.resume() }
+            for (c, driver) in resume { c.resume(returning: driver) }
         }
     }
 
@@ -191,13 +205,18 @@ final class Admission: @unchecked Sendable {
         }
     }
 
+    /// A parked fire that now holds both slots, on `job.driver`, and whether it starts there
+    /// at once (`startsAtOnce`).
+    typealias GrantedJob = (job: Job, startsAtOnce: Bool)
+
     /// Gives back the slots of finished fires, one entry per fire, handing them straight
     /// to waiters. One call per driver-loop turn so a burst of completions costs one lock.
-    /// Returns the parked fires that now hold both slots, for the caller (the driver) to run.
+    /// Returns the parked fires that now hold both slots, for the caller (a driver) to run or
+    /// hand to their own driver.
     @discardableResult
-    func release<S: Sequence<FinishedSlot>>(_ finished: S) -> [Job] {
-        var resume: [CheckedContinuation<Void, Never>] = []
-        var granted: [Job] = []
+    func release<S: Sequence<FinishedSlot>>(_ finished: S) -> [GrantedJob] {
+        var resume: [(CheckedContinuation<Int, Never>, Int)] = []
+        var granted: [GrantedJob] = []
         var wokeThread = false
         let now = monotonicMillis()
         lock.withLock {
@@ -215,9 +234,9 @@ final class Admission: @unchecked Sendable {
                     last = index.map { (host, $0) }
                 }
                 if let i = index {
-                    if let next = hosts.values[i].releaseOrHandOff(wasSent: slot.wasSent, slowAfter: slowAfter, now: now) {
+                    if let next = hosts.values[i].releaseOrHandOff(driver: slot.driver, wasSent: slot.wasSent, slowAfter: slowAfter, now: now) {
                         next.tookHostSlot()
-                        requestGlobalSlot(next, resume: &resume, granted: &granted, wokeThread: &wokeThread)
+                        requestGlobalSlot(next, driver: slot.driver, resume: &resume, granted: &granted, wokeThread: &wokeThread)
                     } else if hosts.values[i].inUse == 0 {
                         if hosts.values[i].breaker == nil {
                             hosts.remove(at: i)
@@ -229,8 +248,9 @@ final class Admission: @unchecked Sendable {
                         }
                     }
                 }
-                if let waiter = globalWaiters.popFirst() {
-                    grant(waiter, resume: &resume, granted: &granted, wokeThread: &wokeThread)
+                globalOnDriver[slot.driver] -= 1
+                if let (waiter, driver) = globalWaiters.popFirst() {
+                    grant(waiter, driver: driver, resume: &resume, granted: &granted, wokeThread: &wokeThread)
                 } else {
                     globalInUse -= 1
                 }
@@ -240,38 +260,47 @@ final class Admission: @unchecked Sendable {
         // mutex the driver still holds (a futex wait and wake more per hand-off). Nothing is
         // lost: a waiter either still sees `granted` false and sleeps, or sees it true.
         if wokeThread { lock.broadcast() }
-        for c in resume { c.resume() }
+        for (c, driver) in resume { c.resume(returning: driver) }
         return granted
     }
 
-    private func requestHostSlot(_ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], granted: inout [Job]) {
-        if hosts[waiter.host, default: Destination()].takeOrQueue(waiter, limit: hostLimit) {
+    private func requestHostSlot(_ waiter: Waiter, resume: inout [(CheckedContinuation<Int, Never>, Int)], granted: inout [GrantedJob]) {
+        let host = waiter.host
+        if let driver = hosts[host, default: newDestination(host)].takeOrQueue(waiter, limit: hostLimit, shares, poolInUse: globalOnDriver) {
             waiter.tookHostSlot()
             var ignored = false
-            requestGlobalSlot(waiter, resume: &resume, granted: &granted, wokeThread: &ignored)
+            requestGlobalSlot(waiter, driver: driver, resume: &resume, granted: &granted, wokeThread: &ignored)
         }
     }
 
+    /// `driver`: where the waiter's host slot is.
     private func requestGlobalSlot(
-        _ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], granted: inout [Job], wokeThread: inout Bool
+        _ waiter: Waiter, driver: Int, resume: inout [(CheckedContinuation<Int, Never>, Int)], granted: inout [GrantedJob],
+        wokeThread: inout Bool
     ) {
         if globalWaiters.isEmpty, globalInUse < globalLimit {
             globalInUse += 1
-            grant(waiter, resume: &resume, granted: &granted, wokeThread: &wokeThread)
+            grant(waiter, driver: driver, resume: &resume, granted: &granted, wokeThread: &wokeThread)
         } else {
-            globalWaiters.append(waiter)
+            globalWaiters.append((waiter, driver))
         }
     }
 
+    /// Gives `waiter` its global slot (counted in `globalInUse` by the caller) on `driver`.
     private func grant(
-        _ waiter: Waiter, resume: inout [CheckedContinuation<Void, Never>], granted: inout [Job], wokeThread: inout Bool
+        _ waiter: Waiter, driver: Int, resume: inout [(CheckedContinuation<Int, Never>, Int)], granted: inout [GrantedJob],
+        wokeThread: inout Bool
     ) {
+        globalOnDriver[driver] += 1
         switch waiter {
-        case .task(let continuation, _): resume.append(continuation)
-        case .parked(let job): granted.append(job)
+        case .task(let continuation, _): resume.append((continuation, driver))
+        case .parked(var job):
+            job.driver = driver
+            granted.append((job, startsAtOnce(driver: driver, hostOnDriver: hosts[job.host]?.onDriver[driver] ?? 0)))
         case .thread(let ticket):
             ticket.granted = true
-            ticket.startsAtOnce = startsAtOnce(hostInUse: hosts[ticket.host]?.inUse ?? 0)
+            ticket.driver = driver
+            ticket.startsAtOnce = startsAtOnce(driver: driver, hostOnDriver: hosts[ticket.host]?.onDriver[driver] ?? 0)
             wokeThread = true
         }
     }
@@ -294,7 +323,7 @@ final class Admission: @unchecked Sendable {
         lock.withLock {
             if success && hosts[host]?.breaker == nil { return }
             if hosts[host]?.breaker == nil {
-                hosts[host, default: Destination()].breaker = Destination.Breaker(configuration: breakerConfiguration)
+                hosts[host, default: newDestination(host)].breaker = Destination.Breaker(configuration: breakerConfiguration)
                 breakersKept.add(1, ordering: .releasing)
             }
             hosts[host]!.breaker!.record(success: success, now: now, wasProbe: wasProbe)

@@ -23,8 +23,14 @@ import PostbackCore
 /// take the time in, and the slot rules below are plain value mutations, so Admission's lock
 /// is only the owner.
 struct Destination {
-    /// Slots taken: fires in curl or queued in the driver (at most Admission's host limit).
+    /// Slots taken: fires in curl or queued in a driver (at most Admission's host limit).
     var inUse = 0
+    /// Of `inUse`, the slots on each driver (each at most its `DriverShares.hostSlots`).
+    var onDriver = DriverShares.Counts(repeating: 0)
+    /// The driver this host's fires go to while it has room, so its connections (and their
+    /// TLS sessions) stay on one curl multi handle: spread over drivers, a partner seen
+    /// now and then would find its connection open on one and pay a handshake on the other.
+    let preferredDriver: Int
     /// Fires waiting for a slot of this destination, FIFO.
     var waiters = Deque<Admission.Waiter>()
     /// How many of `waiters` are parked fires (no thread behind them); at most the slot count.
@@ -34,16 +40,38 @@ struct Destination {
     /// Made by the host's first failure; nil (closed, never failed) for the healthy many.
     var breaker: Breaker?
 
+    init(preferredDriver: Int = 0) {
+        self.preferredDriver = preferredDriver
+    }
+
     /// All its slots are taken and the slow-host rule says its answers are late.
     func isSlow(limit: Int, slowAfter: Int64, now: Int64) -> Bool {
         inUse >= limit && slowness.isSlow(now: now, after: slowAfter)
     }
 
-    /// Takes a slot if one is free and nobody is waiting ahead.
-    mutating func takeIfFree(limit: Int) -> Bool {
-        guard waiters.isEmpty, inUse < limit else { return false }
+    /// Takes a slot if one is free and nobody is waiting ahead; returns its driver.
+    mutating func takeIfFree(limit: Int, _ shares: DriverShares, poolInUse: DriverShares.Counts) -> Int? {
+        guard waiters.isEmpty, inUse < limit else { return nil }
+        let driver = driverWithRoom(shares, poolInUse: poolInUse)
         inUse += 1
-        return true
+        onDriver[driver] += 1
+        return driver
+    }
+
+    /// The driver of a slot taken now: the preferred one while it has room for this host and
+    /// its share of the pool (`poolInUse`: fires holding a pool slot, per driver) is not
+    /// full; else, of the drivers with room for this host, the one with the most room in the
+    /// pool. A slot is free (`inUse` below the host limit, the sum of the drivers' shares),
+    /// so one driver has room.
+    func driverWithRoom(_ shares: DriverShares, poolInUse: DriverShares.Counts) -> Int {
+        if shares.count == 1 { return 0 }
+        var best = -1
+        for i in 0..<shares.count where onDriver[i] < shares.hostSlots[i] {
+            if i == preferredDriver && poolInUse[i] < shares.running[i] { return i }
+            if best < 0 || poolInUse[i] - shares.running[i] < poolInUse[best] - shares.running[best] { best = i }
+        }
+        precondition(best >= 0, "a free host slot on no driver")
+        return best
     }
 
     /// Parks a fire behind the slots in use, unless `limit` are parked already (the caller
@@ -55,15 +83,16 @@ struct Destination {
         return true
     }
 
-    mutating func takeOrQueue(_ waiter: Admission.Waiter, limit: Int) -> Bool {
-        if takeIfFree(limit: limit) { return true }
+    /// Takes a slot (returns its driver) or puts the waiter in line.
+    mutating func takeOrQueue(_ waiter: Admission.Waiter, limit: Int, _ shares: DriverShares, poolInUse: DriverShares.Counts) -> Int? {
+        if let driver = takeIfFree(limit: limit, shares, poolInUse: poolInUse) { return driver }
         waiters.append(waiter)
-        return false
+        return nil
     }
 
-    /// A finished fire's slot: straight to the first waiter still waiting (count unchanged),
-    /// or freed. Waiters that gave up are dropped on the way.
-    mutating func releaseOrHandOff(wasSent: Bool, slowAfter: Int64, now: Int64) -> Admission.Waiter? {
+    /// A finished fire's slot on `driver`: straight to the first waiter still waiting (the
+    /// slot stays on that driver), or freed. Waiters that gave up are dropped on the way.
+    mutating func releaseOrHandOff(driver: Int, wasSent: Bool, slowAfter: Int64, now: Int64) -> Admission.Waiter? {
         if wasSent { slowness.answered(now: now, after: slowAfter) }
         while let next = waiters.popFirst() {
             switch next {
@@ -74,6 +103,7 @@ struct Destination {
             return next
         }
         inUse -= 1
+        onDriver[driver] -= 1
         return nil
     }
 }

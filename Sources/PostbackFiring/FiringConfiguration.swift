@@ -41,6 +41,11 @@ public struct FiringConfiguration: Sendable {
     /// many partners find their connection, and its TLS session, still open. curl closes one
     /// idle for more than 118 s. Each is a file descriptor: see `FileDescriptorLimit`.
     public var idleConnections = 1024
+    /// Driver threads, each a curl multi handle with its share of the caps (`DriverShares`:
+    /// at most 4, and no more than `perHost`). curl's work per fire is most of the engine's,
+    /// so one driver is one core's worth of fires; the daemon runs one per core. Idle
+    /// connections are split between them as well.
+    public var drivers = 1
 
     public init(
         maxConcurrent: Int = Settings.defaults.maxConcurrent, perHost: Int = Settings.defaults.perHost,

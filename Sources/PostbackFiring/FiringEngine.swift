@@ -1,6 +1,7 @@
 import PostbackCore
 
-/// Fires postbacks through one libcurl multi driver, within the global and per-host caps.
+/// Fires postbacks through libcurl multi drivers (`DriverSet`), within the global and
+/// per-host caps.
 ///
 /// Two ways in. `submit` is the high-throughput path: one producer thread, one closure per
 /// fire, completions on the driver thread, no Task or continuation per fire; it blocks the
@@ -9,7 +10,7 @@ import PostbackCore
 public final class FiringEngine: Sendable {
     public let configuration: FiringConfiguration
     private let admission: Admission
-    private let driver: MultiDriver
+    private let drivers: DriverSet
 
     public init(configuration: FiringConfiguration = FiringConfiguration()) {
         self.configuration = configuration
@@ -17,13 +18,8 @@ public final class FiringEngine: Sendable {
         admission = Admission(
             globalLimit: configuration.maxConcurrent * depth, hostLimit: configuration.perHost * depth,
             runningGlobalLimit: configuration.maxConcurrent, runningHostLimit: configuration.perHost,
-            slowAfterMillis: Int64(configuration.slowHostAfter.curlMilliseconds))
-        driver = MultiDriver(configuration: configuration, admission: admission)
-        driver.start()
-    }
-
-    deinit {
-        driver.stop()
+            drivers: configuration.drivers, slowAfterMillis: Int64(configuration.slowHostAfter.curlMilliseconds))
+        drivers = DriverSet(configuration: configuration, admission: admission)
     }
 
     /// Blocks the calling thread until the fire has a global and a host slot, then hands it
@@ -32,8 +28,8 @@ public final class FiringEngine: Sendable {
     /// Do not call from a Swift concurrency thread: blocking one starves the pool.
     public func submit(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) {
         let host = Self.hostKey(request.url)
-        let atOnce = admission.acquireBlocking(host: host)
-        hand(Job(request: request, host: host, completion: completion), startsAtOnce: atOnce)
+        let (driver, atOnce) = admission.acquireBlocking(host: host)
+        drivers.hand(Job(request: request, host: host, completion: completion, driver: driver), startsAtOnce: atOnce)
     }
 
     /// Like `submit`, but does not wait for a slow host: false when all the host's slots are
@@ -43,9 +39,11 @@ public final class FiringEngine: Sendable {
     /// for a host whose slots are all taken first parks on its destination (as many as it has
     /// slots) and returns at once; past that a fast host is waited for.
     public func submitUnlessHostSlow(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
-        let job = Job(request: request, host: Self.hostKey(request.url), completion: completion)
+        var job = Job(request: request, host: Self.hostKey(request.url), completion: completion)
         switch admission.place(job) {
-        case .granted(let atOnce): hand(job, startsAtOnce: atOnce)
+        case .granted(let driver, let atOnce):
+            job.driver = driver
+            drivers.hand(job, startsAtOnce: atOnce)
         case .parked: break
         case .slow: return false
         }
@@ -56,17 +54,18 @@ public final class FiringEngine: Sendable {
     /// producer can move on to fires for other hosts instead of waiting behind a slow one.
     public func trySubmit(_ request: FireRequest, completion: @escaping @Sendable (FireResult) -> Void) -> Bool {
         let host = Self.hostKey(request.url)
-        guard let atOnce = admission.tryAcquire(host: host) else { return false }
-        hand(Job(request: request, host: host, completion: completion), startsAtOnce: atOnce)
+        guard let (driver, atOnce) = admission.tryAcquire(host: host) else { return false }
+        drivers.hand(Job(request: request, host: host, completion: completion, driver: driver), startsAtOnce: atOnce)
         return true
     }
 
     /// Suspends until a slot is free and the fire has its outcome.
     public func fire(_ request: FireRequest) async -> FireResult {
         let host = Self.hostKey(request.url)
-        await admission.acquire(host: host)
+        let driver = await admission.acquire(host: host)
         return await withCheckedContinuation { continuation in
-            hand(Job(request: request, host: host, completion: { continuation.resume(returning: $0) }), startsAtOnce: true)
+            drivers.hand(Job(request: request, host: host, completion: { continuation.resume(returning: $0) }, driver: driver),
+                         startsAtOnce: true)
         }
     }
 
@@ -75,9 +74,9 @@ public final class FiringEngine: Sendable {
     }
 
     /// Stops taking fires, lets those in flight finish (each within the total timeout) and
-    /// ends the driver thread. Fires submitted afterwards fail at once, transiently.
+    /// ends the driver threads. Fires submitted afterwards fail at once, transiently.
     public func shutdown() {
-        driver.stop()
+        drivers.stop()
     }
 
     /// Fires handed to curl right now, running or waiting for a connection (for status
@@ -107,17 +106,6 @@ public final class FiringEngine: Sendable {
 
     /// Hosts whose breaker is open or probing, sorted.
     public var openBreakerHosts: [String] { admission.openBreakerHosts }
-
-    /// `startsAtOnce`: wake the driver for it (`Admission.startsAtOnce`).
-    private func hand(_ job: Job, startsAtOnce: Bool) {
-        guard !driver.enqueue(job, wake: startsAtOnce) else { return }
-        // Shut down: this fire and any parked ones its slots go to fail, untried.
-        var refused = [job]
-        while let next = refused.popLast() {
-            refused += admission.release(CollectionOfOne(FinishedSlot(host: next.host, wasSent: false)))
-            next.completion(.notSent(next.request.url, reason: "engine is shut down"))
-        }
-    }
 
     /// The fire's destination: `HostKey`, the key the daemon's breaker uses too.
     static func hostKey(_ url: String) -> String {

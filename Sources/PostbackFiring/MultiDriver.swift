@@ -6,11 +6,13 @@ import CCurlShim
 import PostbackCore
 import DequeModule
 
-/// A fire handed to the driver: the request, the host whose slot it holds, where the result goes.
+/// A fire handed to a driver: the request, the host whose slot it holds, where the result
+/// goes, and the driver its slots are on (set by Admission when it grants them).
 struct Job {
     let request: FireRequest
     let host: String
     let completion: @Sendable (FireResult) -> Void
+    var driver = 0
 }
 
 /// A host's share of the driver's transfers: how many of its fires run in curl or wait for a
@@ -39,13 +41,15 @@ final class SendLog {
     @exclusivity(unchecked) var hosts: [String] = []
 }
 
-/// A fire whose slots go back to Admission, and whether its request had gone out.
+/// A fire whose slots (on `driver`) go back to Admission, and whether its request had gone out.
 struct FinishedSlot {
     let host: String
+    var driver = 0
     let wasSent: Bool
 }
 
-/// One curl multi handle driven by one dedicated thread.
+/// One curl multi handle driven by one dedicated thread: one of the engine's `DriverSet`,
+/// running its share of the caps (`DriverShares`) with a configuration that says that share.
 ///
 /// Loop: curl_multi_perform, read finished transfers, then curl_multi_poll; producers hand in
 /// work through a locked inbox and wake a sleeping poll with curl_multi_wakeup.
@@ -67,6 +71,10 @@ final class MultiDriver: @unchecked Sendable {
     private let multi: UnsafeMutableRawPointer
     private let configuration: FiringConfiguration
     private let admission: Admission
+    /// This driver's place in its `DriverSet` (`Job.driver`).
+    private let index: Int
+    /// Where a parked fire goes when the slots freed here went to it on another driver.
+    private weak let drivers: DriverSet?
 
     // Driver thread only. @exclusivity(unchecked) here and below: see EasyHandle; the state
     // under `lock` is safe by the lock.
@@ -97,12 +105,16 @@ final class MultiDriver: @unchecked Sendable {
     @exclusivity(unchecked) private var stopping = false
     private var thread: pthread_t?
 
-    init(configuration: FiringConfiguration, admission: Admission) {
+    /// `configuration`: this driver's share of the caps. `descriptors`: the file descriptors
+    /// its idle connections may take.
+    init(configuration: FiringConfiguration, index: Int, descriptors: Int, admission: Admission, drivers: DriverSet) {
         CurlGlobal.ensureInitialized()
         guard let multi = curl_multi_init() else { fatalError("curl_multi_init failed: out of memory") }
         self.multi = multi
         self.configuration = configuration
         self.admission = admission
+        self.index = index
+        self.drivers = drivers
         // The driver starts no more transfers than maxConcurrent, and no more than perHost per
         // first-hop host key. curl's per-host limit stays as its own bound for redirects to
         // other hosts, which then wait in curl's pending queue. Its total limit counts idle
@@ -110,9 +122,10 @@ final class MultiDriver: @unchecked Sendable {
         // running transfers plus the idle ones kept: with it at maxConcurrent, fires to 1,000
         // partners found no connection alive and paid a TCP and TLS handshake each.
         // Everything beyond Admission's bound waits outside, in the spool.
-        // Idle connections cost a descriptor each: at most a quarter of the open-file limit,
-        // leaving the rest for the pool, the spool, the journal and other engines in the process.
-        let idle = max(configuration.maxConcurrent, min(configuration.idleConnections, FileDescriptorLimit.current() / 4))
+        // Idle connections cost a descriptor each: `descriptors` is this driver's share of a
+        // quarter of the open-file limit, leaving the rest for the pool, the spool, the
+        // journal and other engines in the process.
+        let idle = max(configuration.maxConcurrent, min(configuration.idleConnections, descriptors))
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, configuration.maxConcurrent + idle)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, configuration.perHost)
         _ = pbd_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, idle)
@@ -151,14 +164,18 @@ final class MultiDriver: @unchecked Sendable {
         return accepted
     }
 
-    /// Lets fires in flight finish (each bounded by the total timeout), then ends the thread.
-    func stop() {
+    /// Takes no more fires; those in flight finish (each bounded by the total timeout), then
+    /// the thread ends (`waitUntilStopped`).
+    func requestStop() {
+        lock.withLock { stopping = true }
+        curl_multi_wakeup(multi)
+    }
+
+    func waitUntilStopped() {
         let thread = lock.withLock { () -> pthread_t? in
-            stopping = true
             defer { self.thread = nil }
             return self.thread
         }
-        curl_multi_wakeup(multi)
         if let thread, thread != pthread_self() { pthread_join(thread, nil) }
     }
 
@@ -263,7 +280,7 @@ final class MultiDriver: @unchecked Sendable {
         // Not started (e.g. a URL curl will not take): the answer is immediate.
         let result = easy.result(code: code)
         finished.append((easy.job.take()!, result))
-        finishedSlots.append(FinishedSlot(host: entry.lane.host, wasSent: false))
+        finishedSlots.append(FinishedSlot(host: entry.lane.host, driver: index, wasSent: false))
         pool.append(easy)
         failedStarts.append(entry.lane)
     }
@@ -280,7 +297,7 @@ final class MultiDriver: @unchecked Sendable {
             curl_multi_remove_handle(multi, handle)
             finished.append((easy.job.take()!, result))
             let lane = easy.lane.take()!
-            finishedSlots.append(FinishedSlot(host: lane.host, wasSent: result.wasSent))
+            finishedSlots.append(FinishedSlot(host: lane.host, driver: index, wasSent: result.wasSent))
             pool.append(easy)
             // The next waiting fire starts now, on the connection this one just gave back.
             releaseSlots(lane)
@@ -294,8 +311,17 @@ final class MultiDriver: @unchecked Sendable {
         // Slots first, so a fire's slot is free by the time its owner hears the result.
         let granted = admission.release(finishedSlots)
         finishedSlots.removeAll(keepingCapacity: true)
-        // Parked fires that the freed slots went to: they start now, like fires from the inbox.
-        for job in granted { admit(job) }
+        // Parked fires that the freed slots went to: they start now, like fires from the
+        // inbox, here or on the driver their slots are on.
+        for (job, startsAtOnce) in granted {
+            if job.driver == index {
+                admit(job)
+            } else if let drivers {
+                drivers.hand(job, startsAtOnce: startsAtOnce)
+            } else {
+                DriverSet.refuse(job, admission: admission)
+            }
+        }
         // Each (job, result) pair is moved out, not copied (a copy is a dozen retains and
         // releases per fire), leaving nil behind.
         for i in finished.indices {

@@ -10,10 +10,11 @@ import Testing
 /// The caps, backpressure and keep-alive, seen from the server's side.
 @Suite("PostbackFiringTests: bounds and connection reuse")
 struct BoundsTests {
-    @Test(arguments: [(16, 3), (3, 8)])
-    func neverMoreThanTheCapAtOnce(maxConcurrent: Int, perHost: Int) async throws {
+    /// With two drivers the caps are split between them: the server still sees no more.
+    @Test(arguments: [(16, 3, 1), (3, 8, 1), (16, 3, 2), (3, 8, 2), (16, 5, 2)])
+    func neverMoreThanTheCapAtOnce(maxConcurrent: Int, perHost: Int, drivers: Int) async throws {
         let server = try await TestServer()
-        let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: maxConcurrent, perHost: perHost))
+        let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: maxConcurrent, perHost: perHost, drivers: drivers))
         let cap = min(maxConcurrent, perHost)
         let kinds = await withTaskGroup(of: FireVerdict.Kind.self) { group in
             for _ in 0..<40 {
@@ -31,9 +32,10 @@ struct BoundsTests {
         await server.stop()
     }
 
-    @Test func submitBlocksTheProducerAndReusesConnections() async throws {
+    @Test(arguments: [1, 2])
+    func submitBlocksTheProducerAndReusesConnections(drivers: Int) async throws {
         let server = try await TestServer()
-        let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: 8, perHost: 4))
+        let engine = FiringEngine(configuration: testConfiguration(maxConcurrent: 8, perHost: 4, drivers: drivers))
         let results = ResultBox()
         let total = 400
         let url = server.base + "/status/204"
@@ -49,6 +51,43 @@ struct BoundsTests {
         #expect(server.stats.accepted <= 4, "keep-alive: \(server.stats.accepted) connections for \(total) fires")
         engine.shutdown()
         await server.stop()
+    }
+
+    /// Three hosts, two drivers, a pool no larger than two hosts' slots: fires parked on a
+    /// full host get their host slot on one driver, then wait for a pool slot behind a fire of
+    /// the third host, and get it when a fire ends on the other driver (the hand-off between
+    /// drivers). The daemon's way in (`submitUnlessHostSlow`). None is lost, no cap is passed.
+    @Test func slotsFreedOnOneDriverGoToFiresParkedForTheOther() async throws {
+        var servers: [TestServer] = []
+        var configuration = testConfiguration(maxConcurrent: 4, perHost: 2, drivers: 2)
+        for host in ["127.0.0.1", "127.0.0.2", "127.0.0.3"] {
+            servers.append(try await TestServer(host: host))
+            configuration.addressRules.allowList.append(CIDR(host + "/32")!)
+        }
+        let engine = FiringEngine(configuration: configuration)
+        let results = ResultBox()
+        let total = 900
+        let bases = servers.map(\.base)
+        let setAside = await onThread { () -> Int in
+            var setAside = 0
+            for i in 0..<total {
+                // Mostly the first two hosts, so they fill and park; now and then the third,
+                // whose fire then holds a host slot and waits for a pool slot ahead of them.
+                let url = bases[i % 7 == 6 ? 2 : i % 2] + "/delay/2"
+                if !engine.submitUnlessHostSlow(FireRequest(url: url), completion: { results.append($0) }) { setAside += 1 }
+            }
+            return setAside
+        }
+        #expect(setAside == 0, "a healthy host was found slow")
+        #expect(await waitUntil { results.count == total }, "\(results.count) of \(total) fires ended")
+        #expect(results.all.allSatisfy { $0.verdict.kind == .success })
+        #expect(servers.map(\.stats.requests).reduce(0, +) == total)
+        for server in servers {
+            #expect(server.stats.maxOpenRequests <= 2 && server.stats.maxOpenConnections <= 2)
+        }
+        #expect(engine.inFlight == 0)
+        engine.shutdown()
+        for server in servers { await server.stop() }
     }
 
     @Test func oneSlowHostDoesNotHoldBackAnother() async throws {

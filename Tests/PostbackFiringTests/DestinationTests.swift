@@ -22,16 +22,65 @@ struct DestinationTests {
     }
 
     @Test func slowOnlyWithEverySlotTaken() {
+        let one = DriverShares(drivers: 1, running: 10, hostRunning: 2, hostSlots: 2)
+        let pool = DriverShares.Counts(repeating: 0)
         var destination = Destination()
-        let first = destination.takeIfFree(limit: 2)
-        #expect(first)
+        let first = destination.takeIfFree(limit: 2, one, poolInUse: pool)
+        #expect(first == 0)
         destination.slowness.sent(at: 0)
         #expect(!destination.isSlow(limit: 2, slowAfter: 1000, now: 5000), "a free slot: worth waiting for")
-        let second = destination.takeIfFree(limit: 2), third = destination.takeIfFree(limit: 2)
-        #expect(second && !third)
+        let second = destination.takeIfFree(limit: 2, one, poolInUse: pool)
+        let third = destination.takeIfFree(limit: 2, one, poolInUse: pool)
+        #expect(second == 0 && third == nil)
         #expect(destination.isSlow(limit: 2, slowAfter: 1000, now: 5000))
-        let handedTo = destination.releaseOrHandOff(wasSent: true, slowAfter: 1000, now: 5000)
+        let handedTo = destination.releaseOrHandOff(driver: 0, wasSent: true, slowAfter: 1000, now: 5000)
         #expect(handedTo == nil)
         #expect(destination.inUse == 1)
+    }
+
+    /// The shares of every cap add up to the cap, so a host never gets more than `perHost`
+    /// whatever drivers its fires land on; a driver gets at least one slot of each.
+    @Test(arguments: [(2, 64, 16, 32), (2, 5, 3, 6), (4, 64, 2, 4), (8, 64, 64, 128), (2, 1, 1, 2)])
+    func sharesAddUpToTheCaps(drivers: Int, running: Int, hostRunning: Int, hostSlots: Int) {
+        let shares = DriverShares(drivers: drivers, running: running, hostRunning: hostRunning, hostSlots: hostSlots)
+        #expect(shares.count == max(1, min(drivers, DriverShares.limit, running, hostRunning)))
+        var sums = (0, 0, 0)
+        for i in 0..<shares.count {
+            #expect(shares.running[i] >= 1 && shares.hostRunning[i] >= 1 && shares.hostSlots[i] >= shares.hostRunning[i])
+            sums.0 += shares.running[i]
+            sums.1 += shares.hostRunning[i]
+            sums.2 += shares.hostSlots[i]
+        }
+        #expect(sums == (running, hostRunning, hostSlots))
+    }
+
+    /// A host's fires stay on its preferred driver (its connections are there) while that
+    /// driver has room, then go to the other; never past a driver's share of the host.
+    @Test func aHostFillsItsPreferredDriverThenTheOther() {
+        let shares = DriverShares(drivers: 2, running: 8, hostRunning: 4, hostSlots: 8)
+        var pool = DriverShares.Counts(repeating: 0)
+        var destination = Destination(preferredDriver: 1)
+        var taken: [Int] = []
+        while let driver = destination.takeIfFree(limit: 8, shares, poolInUse: pool) {
+            taken.append(driver)
+            pool[driver] += 1
+        }
+        #expect(taken == [1, 1, 1, 1, 0, 0, 0, 0], "its pool share (4) on driver 1 first, then driver 0")
+        #expect(destination.onDriver[0] == 4 && destination.onDriver[1] == 4 && destination.inUse == 8)
+        // A slot freed on driver 0 is taken again on driver 0: the only one with room.
+        #expect(destination.releaseOrHandOff(driver: 0, wasSent: true, slowAfter: 1000, now: 0) == nil)
+        pool[0] -= 1
+        #expect(destination.takeIfFree(limit: 8, shares, poolInUse: pool) == 0)
+    }
+
+    /// Fires of a host whose preferred driver has its pool share full go where the pool has
+    /// room, so many hosts hashed unevenly still use both drivers.
+    @Test func aFullPreferredDriverSendsFiresWhereThePoolHasRoom() {
+        let shares = DriverShares(drivers: 2, running: 8, hostRunning: 4, hostSlots: 8)
+        var pool = DriverShares.Counts(repeating: 0)
+        pool[0] = 6  // driver 0 runs more than its share (4) for other hosts
+        pool[1] = 1
+        var destination = Destination(preferredDriver: 0)
+        #expect(destination.takeIfFree(limit: 8, shares, poolInUse: pool) == 1)
     }
 }

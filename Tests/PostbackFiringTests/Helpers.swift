@@ -8,12 +8,14 @@ import Synchronization
 /// The test server's address is allow-listed; 127.0.0.2 (the "refused" listener) is not.
 func testConfiguration(
     maxConcurrent: Int = 16, perHost: Int = 8,
-    totalTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(3), caFile: String? = nil
+    totalTimeout: Duration = .seconds(5), connectTimeout: Duration = .seconds(3), caFile: String? = nil, drivers: Int = 1
 ) -> FiringConfiguration {
-    FiringConfiguration(
+    var configuration = FiringConfiguration(
         maxConcurrent: maxConcurrent, perHost: perHost,
         connectTimeout: connectTimeout, totalTimeout: totalTimeout,
         addressRules: AddressRules(allowList: [CIDR("127.0.0.1/32")!]), caFile: caFile)
+    configuration.drivers = drivers
+    return configuration
 }
 
 /// Polls until `condition` holds or `timeout` passes; generous timeouts keep a loaded
