@@ -105,15 +105,12 @@ final class RedisPausedPostbacks: PausedPostbackStore, @unchecked Sendable {
             for hash in hashes {
                 let reply = try nodes.connection(forSlot: RedisSlot.of(hash.stream)).command("HGETALL", hash.key)
                 if let error = reply.errorMessage { throw RedisRefusal(message: "HGETALL \(hash.key): \(error)") }
-                let flat = reply.elements
-                var i = 0
-                while i + 1 < flat.count {
+                for (field, value) in reply.fieldPairs {
                     do {
-                        read.append(try PausedPostbacksFile.Entry.decode(flat[i + 1].bytes ?? [], source: "\(hash.key) field \(flat[i].text ?? "")"))
+                        read.append(try PausedPostbacksFile.Entry.decode(value.bytes ?? [], source: "\(hash.key) field \(field)"))
                     } catch {
                         logger.warning("redis: paused postbacks: \(error); field ignored")
                     }
-                    i += 2
                 }
             }
         } catch {

@@ -57,18 +57,15 @@ struct PausedState: Sendable, Equatable {
         case .redis(let urls, let hashes):
             var byID: [Int64: Entry] = [:]
             for hash in hashes {
-                let flat = try command(urls, hash, ["HGETALL", hash.key]).elements
-                var i = 0
-                while i + 1 < flat.count {
+                for (field, value) in try command(urls, hash, ["HGETALL", hash.key]).fieldPairs {
                     do {
-                        let entry = try Entry.decode(flat[i + 1].bytes ?? [], source: "\(hash.key) field \(flat[i].text ?? "")")
+                        let entry = try Entry.decode(value.bytes ?? [], source: "\(hash.key) field \(field)")
                         // Several streams' hashes may hold one id: the earliest pause is kept.
                         if let kept = byID[entry.id], (kept.sinceMs ?? .max) <= (entry.sinceMs ?? .max) {} else { byID[entry.id] = entry }
                     } catch {
                         Output.error("\(error)")
                         throw ExitCode.failure
                     }
-                    i += 2
                 }
             }
             return PausedState(place: place, entries: byID.values.sorted { $0.id < $1.id })

@@ -218,13 +218,8 @@ struct RedisQueues {
 
     /// A reply as a field → value map (`XINFO GROUPS`' flat `[name, value, ...]` per group).
     private static func fields(_ reply: RedisReply) -> [String: RedisReply] {
-        let flat = reply.elements
         var result: [String: RedisReply] = [:]
-        var i = 0
-        while i + 1 < flat.count {
-            if let name = flat[i].text { result[name] = flat[i + 1] }
-            i += 2
-        }
+        for (name, value) in reply.fieldPairs { result[name] = value }
         return result
     }
 
