@@ -126,18 +126,10 @@ struct RedisQueues {
     private func retriesQueue(_ keys: RedisKeys, now: Int64) throws(RedisQueueError) -> Queue {
         var queue = Queue()
         var oldest = Int64.max
-        for set in [keys.retries, keys.retriesTaken] {
-            var start = 0
-            while true {
-                let page = try checked(keys, ["ZRANGE", set, String(start), String(start + 999)]).elements
-                for member in page {
-                    queue.count += 1
-                    guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { continue }
-                    oldest = min(oldest, fire.history.last.map { $0.time / 1000 } ?? fire.firstAttempt)
-                }
-                guard page.count == 1000 else { break }
-                start += 1000
-            }
+        try forEachRetry(keys) { set, member in
+            queue.count += 1
+            guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { return }
+            oldest = min(oldest, fire.history.last.map { $0.time / 1000 } ?? fire.firstAttempt)
         }
         if queue.count > 0, oldest != .max { queue.oldestAgeSeconds = Double(max(0, now - oldest)) / 1000 }
         return queue
@@ -148,20 +140,26 @@ struct RedisQueues {
     func retries() throws(RedisQueueError) -> [(key: String, fire: DeferredFire)] {
         var result: [(key: String, fire: DeferredFire)] = []
         for keys in streams {
-            for set in [keys.retries, keys.retriesTaken] {
-                var start = 0
-                while true {
-                    let page = try checked(keys, ["ZRANGE", set, String(start), String(start + 999)]).elements
-                    for member in page {
-                        guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { continue }
-                        result.append((set, fire))
-                    }
-                    guard page.count == 1000 else { break }
-                    start += 1000
-                }
+            try forEachRetry(keys) { set, member in
+                guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { return }
+                result.append((set, fire))
             }
         }
         return result
+    }
+
+    /// Each member of a stream's two retry sets (`retries`, then `retries:taken`) with the set
+    /// holding it, read a page of 1,000 at a time (`ZRANGE` by rank).
+    private func forEachRetry(_ keys: RedisKeys, _ body: (_ set: String, _ member: RedisReply) -> Void) throws(RedisQueueError) {
+        for set in [keys.retries, keys.retriesTaken] {
+            var start = 0
+            while true {
+                let page = try checked(keys, ["ZRANGE", set, String(start), String(start + 999)]).elements
+                for member in page { body(set, member) }
+                guard page.count == 1000 else { break }
+                start += 1000
+            }
+        }
     }
 
     // MARK: dead letters
