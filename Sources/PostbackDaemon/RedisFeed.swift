@@ -58,7 +58,7 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
 
     /// The settings' nodes: each owner (this feed, the committer) gets its own connections.
     private static func nodes(_ settings: Settings) -> RedisNodes {
-        RedisNodes(seeds: settings.redisURLs.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        RedisNodes(urls: settings.redisURLs)
     }
 
     /// Nil, or why these settings cannot run: in a cluster (several `redis_url`) each

@@ -40,7 +40,7 @@ final class RedisPausedPostbacks: PausedPostbackStore, @unchecked Sendable {
     /// the timer (the feed cannot read records from it meanwhile either).
     init(settings: Settings, logger: Logger) {
         self.logger = logger
-        nodes = RedisNodes(seeds: settings.redisURLs.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        nodes = RedisNodes(urls: settings.redisURLs)
         var seen: Set<String> = []
         hashes = settings.redisStreams.map(RedisKeys.init(stream:)).compactMap { keys in
             seen.insert(keys.paused).inserted ? (keys.paused, keys.stream) : nil

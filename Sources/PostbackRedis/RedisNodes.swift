@@ -1,3 +1,5 @@
+import PostbackCore
+
 /// The Redis nodes one owner talks to: a single node, or a cluster's masters, found with
 /// `CLUSTER SLOTS` from whichever seed answers. One connection per node, made on first use.
 /// Not thread-safe: one owner (a thread or a serial queue), like its connections.
@@ -20,6 +22,12 @@ public final class RedisNodes: @unchecked Sendable {
     public init(seeds: [Node]) {
         precondition(!seeds.isEmpty, "at least one Redis node")
         self.seeds = seeds
+    }
+
+    /// The nodes of `redis_url` (`redis://host:port`, read by `RedisAddress` as the settings
+    /// check it); a URL that is not one is left out.
+    public convenience init(urls: [String]) {
+        self.init(seeds: urls.compactMap(RedisAddress.init(url:)).map { Node(host: $0.host, port: $0.port) })
     }
 
     /// The connection of the node that holds `slot`.

@@ -104,7 +104,7 @@ struct PausedState: Sendable, Equatable {
     /// One command on the node of `hash`; a lost connection or an error reply is said on
     /// stderr with the node and the key, and exits 1.
     private static func command(_ urls: [String], _ hash: RedisHash, _ arguments: [String]) throws(ExitCode) -> RedisReply {
-        let nodes = RedisNodes(seeds: urls.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        let nodes = RedisNodes(urls: urls)
         let reply: RedisReply
         do {
             reply = try nodes.connection(forSlot: RedisSlot.of(hash.stream)).command(arguments.map { Array($0.utf8) })

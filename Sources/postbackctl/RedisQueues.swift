@@ -19,7 +19,7 @@ struct RedisQueues {
         streams = settings.redisStreams.map(RedisKeys.init(stream:))
         group = settings.redisGroup
         urls = settings.redisURLs.joined(separator: ",")
-        nodes = RedisNodes(seeds: settings.redisURLs.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        nodes = RedisNodes(urls: settings.redisURLs)
     }
 
     struct Queue: Equatable {
