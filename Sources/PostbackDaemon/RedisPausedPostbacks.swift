@@ -171,11 +171,7 @@ struct PausedChange: Equatable {
     /// One entry per id: the read hashes' (the earliest pause when several streams' hashes
     /// hold one), then this daemon's own pauses that Redis has not taken yet.
     static func merge(_ read: [PausedPostbacksFile.Entry], unsaved: [PausedPostbacksFile.Entry]) -> [Int64: PausedPostbacksFile.Entry] {
-        var result: [Int64: PausedPostbacksFile.Entry] = [:]
-        for entry in read {
-            if let kept = result[entry.id], (kept.sinceMs ?? .max) <= (entry.sinceMs ?? .max) { continue }
-            result[entry.id] = entry
-        }
+        var result = PausedPostbacksFile.Entry.earliestByID(read)
         for entry in unsaved where result[entry.id] == nil { result[entry.id] = entry }
         return result
     }

@@ -55,20 +55,19 @@ struct PausedState: Sendable, Equatable {
                 throw ExitCode.failure
             }
         case .redis(let urls, let hashes):
-            var byID: [Int64: Entry] = [:]
+            var read: [Entry] = []
             for hash in hashes {
                 for (field, value) in try command(urls, hash, ["HGETALL", hash.key]).fieldPairs {
                     do {
-                        let entry = try Entry.decode(value.bytes ?? [], source: "\(hash.key) field \(field)")
-                        // Several streams' hashes may hold one id: the earliest pause is kept.
-                        if let kept = byID[entry.id], (kept.sinceMs ?? .max) <= (entry.sinceMs ?? .max) {} else { byID[entry.id] = entry }
+                        read.append(try Entry.decode(value.bytes ?? [], source: "\(hash.key) field \(field)"))
                     } catch {
                         Output.error("\(error)")
                         throw ExitCode.failure
                     }
                 }
             }
-            return PausedState(place: place, entries: byID.values.sorted { $0.id < $1.id })
+            // Several streams' hashes may hold one id: the earliest pause is kept.
+            return PausedState(place: place, entries: Entry.earliestByID(read).values.sorted { $0.id < $1.id })
         }
     }
 
