@@ -33,6 +33,13 @@ public struct RedisKeys: Sendable, Equatable {
         paused = prefix + ":paused"
     }
 
+    /// The keys of `streams` with one per distinct `paused` hash (the first stream naming
+    /// it): streams sharing a prefix share their pauses, which are read and written once.
+    public static func distinctPausedHashes(_ streams: [String]) -> [RedisKeys] {
+        var seen: Set<String> = []
+        return streams.map(RedisKeys.init(stream:)).filter { seen.insert($0.paused).inserted }
+    }
+
     /// True when every companion key is in the stream's slot (needed in a cluster).
     public var shareTheStreamsSlot: Bool {
         let slot = RedisSlot.of(stream)

@@ -41,10 +41,7 @@ final class RedisPausedPostbacks: PausedPostbackStore, @unchecked Sendable {
     init(settings: Settings, logger: Logger) {
         self.logger = logger
         nodes = RedisNodes(urls: settings.redisURLs)
-        var seen: Set<String> = []
-        hashes = settings.redisStreams.map(RedisKeys.init(stream:)).compactMap { keys in
-            seen.insert(keys.paused).inserted ? (keys.paused, keys.stream) : nil
-        }
+        hashes = RedisKeys.distinctPausedHashes(settings.redisStreams).map { ($0.paused, $0.stream) }
         queue.sync { _ = try? read() }  // a failure is logged there
     }
 

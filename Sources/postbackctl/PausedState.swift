@@ -33,10 +33,7 @@ struct PausedState: Sendable, Equatable {
     /// Where `settings` keep the pauses: Redis with `source = redis`, else the state directory.
     static func place(_ settings: Settings) -> Place {
         guard settings.source == "redis" else { return .file(stateDirectory: settings.stateDirectory) }
-        var seen: Set<String> = []
-        let hashes = settings.redisStreams.map(RedisKeys.init(stream:)).compactMap { keys in
-            seen.insert(keys.paused).inserted ? RedisHash(key: keys.paused, stream: keys.stream) : nil
-        }
+        let hashes = RedisKeys.distinctPausedHashes(settings.redisStreams).map { RedisHash(key: $0.paused, stream: $0.stream) }
         return .redis(urls: settings.redisURLs, hashes: hashes)
     }
 
