@@ -70,7 +70,7 @@ final class RedisPausedPostbacks: PausedPostbackStore, @unchecked Sendable {
         queue.sync {
             guard timer == nil else { return }
             let made = DispatchSource.makeTimerSource(queue: queue)
-            let every = DispatchTimeInterval.milliseconds(Int(Self.followEvery.components.seconds * 1000))
+            let every = DispatchTimeInterval.milliseconds(Int(Self.followEvery.milliseconds))
             made.schedule(deadline: .now() + every, repeating: every)
             made.setEventHandler { [self] in
                 saveUnsaved()
