@@ -10,16 +10,37 @@ import PostbackSpool
 /// for their age, which their scores (due times) do not tell.
 struct RedisQueues {
     let streams: [RedisKeys]
+    /// Whether `redis_stream` may stand for more than one stream (several names, or a
+    /// pattern): then a dead letter's handle names its stream, whatever matches today.
+    let severalStreams: Bool
     let group: String
     /// `redis_url` as configured, for messages.
     let urls: String
     private let nodes: RedisNodes
 
+    /// A pattern in `redis_stream` stands for the streams it matches now, as the daemon reads
+    /// them (companion streams left out, and in a cluster streams without a hash tag); one
+    /// that cannot be matched (Redis away) is kept as written, so the first read fails
+    /// naming the node.
     init(_ settings: Settings) {
-        streams = settings.redisStreams.map(RedisKeys.init(stream:))
         group = settings.redisGroup
         urls = settings.redisURLs.joined(separator: ",")
-        nodes = RedisNodes(urls: settings.redisURLs)
+        let nodes = RedisNodes(urls: settings.redisURLs)
+        self.nodes = nodes
+        var names: [String] = []
+        for name in settings.redisStreams {
+            if RedisKeys.isPattern(name), let found = try? nodes.streams(matching: name) {
+                let known = names
+                names += found.filter { stream in
+                    !RedisKeys.isCompanion(stream) && !known.contains(stream)
+                        && (!nodes.isCluster || RedisKeys(stream: stream).shareTheStreamsSlot)
+                }
+            } else if !names.contains(name) {
+                names.append(name)
+            }
+        }
+        streams = names.map(RedisKeys.init(stream:))
+        severalStreams = settings.redisStreams.count > 1 || settings.redisStreams.contains(where: RedisKeys.isPattern)
     }
 
     struct Queue: Equatable {
