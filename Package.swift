@@ -63,7 +63,9 @@ let package = Package(
             ]),
         // A Redis connection through hiredis (commands, pipelines, reconnects), knowing
         // nothing of postbackd: the Redis Streams source is built on it in PostbackDaemon.
-        .target(name: "PostbackRedis", dependencies: ["CHiredis"]),
+        // PostbackCore (pure, no I/O) only for `RedisAddress`, so the one reading of
+        // `redis_url` opens the nodes for the daemon and postbackctl alike.
+        .target(name: "PostbackRedis", dependencies: ["CHiredis", "PostbackCore"]),
         // sd_notify and the journald log handler.
         .target(
             name: "PostbackSystemd",

@@ -33,6 +33,25 @@ public struct RedisKeys: Sendable, Equatable {
         paused = prefix + ":paused"
     }
 
+    /// The keys of `streams` with one per distinct `paused` hash (the first stream naming
+    /// it): streams sharing a prefix share their pauses, which are read and written once.
+    public static func distinctPausedHashes(_ streams: [String]) -> [RedisKeys] {
+        var seen: Set<String> = []
+        return streams.map(RedisKeys.init(stream:)).filter { seen.insert($0.paused).inserted }
+    }
+
+    /// Whether a `redis_stream` name is a pattern (a Redis glob character: `*`, `?`, `[`),
+    /// standing for the streams whose names it matches rather than for one stream.
+    public static func isPattern(_ name: String) -> Bool {
+        name.contains { $0 == "*" || $0 == "?" || $0 == "[" }
+    }
+
+    /// Whether a stream a pattern found is some stream's companion (its dead letters or its
+    /// rejected lines, the only companions that are streams), which is never read as records.
+    public static func isCompanion(_ name: String) -> Bool {
+        name.hasSuffix(":dead-letters") || name.hasSuffix(":rejected")
+    }
+
     /// True when every companion key is in the stream's slot (needed in a cluster).
     public var shareTheStreamsSlot: Bool {
         let slot = RedisSlot.of(stream)

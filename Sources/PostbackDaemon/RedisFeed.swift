@@ -20,8 +20,14 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
     let logger: Logger
     let health: RedisHealth
     private let nodes: RedisNodes
-    /// Each stream's companion keys, in `redis_stream`'s order.
-    private let streams: [RedisKeys]
+    /// Each stream's companion keys: the names of `redis_stream` in its order, then the
+    /// streams its patterns found, as they were found.
+    private var streams: [RedisKeys]
+    /// The patterns of `redis_stream` (`{shard*}:records`), matched again every
+    /// `discoverEvery`, so a shard ingest adds later is read without a restart.
+    private let patterns: [String]
+    /// Streams a pattern found that cannot be read (untagged in a cluster), said once.
+    private var refusedStreams: Set<String> = []
     private let group: String
     let consumer: String
     private let claimIdle: Duration
@@ -35,6 +41,8 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
     /// How long a read waits for new entries on one node (split between the nodes of a
     /// cluster); also how often the loop looks at retries, takeovers and the watchdog when idle.
     static let blockFor: Duration = .milliseconds(500)
+    /// How often `redis_stream`'s patterns are matched again.
+    static let discoverEvery: Duration = .seconds(5)
 
     /// `recorderQueue`: where the committer runs (every outcome is recorded there).
     init(settings: Settings, planner: Planner, recorderQueue: DispatchQueue, notifier: SystemdNotifier, logger: Logger,
@@ -44,7 +52,8 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         self.logger = logger
         self.health = RedisHealth()
         self.nodes = Self.nodes(settings)
-        self.streams = settings.redisStreams.map(RedisKeys.init(stream:))
+        self.streams = settings.redisStreams.filter { !RedisKeys.isPattern($0) }.map(RedisKeys.init(stream:))
+        self.patterns = settings.redisStreams.filter(RedisKeys.isPattern)
         self.group = settings.redisGroup
         self.consumer = settings.redisConsumer.isEmpty
             ? "\(ProcessInfo.processInfo.hostName)-\(getpid())" : settings.redisConsumer
@@ -58,17 +67,20 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
 
     /// The settings' nodes: each owner (this feed, the committer) gets its own connections.
     private static func nodes(_ settings: Settings) -> RedisNodes {
-        RedisNodes(seeds: settings.redisURLs.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        RedisNodes(urls: settings.redisURLs)
     }
 
     /// Nil, or why these settings cannot run: in a cluster (several `redis_url`) each
-    /// stream's companion keys must share its slot, which takes a hash tag in its name.
+    /// stream's companion keys must share its slot, which takes a hash tag in its name (in a
+    /// pattern's too).
     static func problem(_ settings: Settings) -> String? {
         guard settings.redisURLs.count > 1 else { return nil }
+        // A pattern is held to the same rule as a name: `{shard*}:records` can only match
+        // streams whose tag holds their companions' slot, `shard*:records` cannot.
         let untagged = settings.redisStreams.filter { !RedisKeys(stream: $0).shareTheStreamsSlot }
         guard !untagged.isEmpty else { return nil }
-        return "redis_stream: in a cluster each stream needs a hash tag, such as {shard1}:records, so its retries and "
-            + "dead letters share its slot; not so: \(untagged.joined(separator: ", "))"
+        return "redis_stream: in a cluster each stream needs a hash tag, such as {shard1}:records (and each pattern, "
+            + "such as {shard*}:records), so its retries and dead letters share its slot; not so: \(untagged.joined(separator: ", "))"
     }
 
     func stop() { planner.stop() }
@@ -90,10 +102,25 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         let pingEvery = notifier.watchdogPingInterval ?? .seconds(1)
         var lastTakeover = ContinuousClock.now - claimIdle
         var ownPendingRead: Set<String> = []
+        var lastDiscovery = ContinuousClock.now - Self.discoverEvery
+        var discoveryProblem: String?
         while !isStopping {
             if ContinuousClock.now - lastPing >= pingEvery {
                 try? notifier.watchdog()
                 lastPing = .now
+            }
+            if !patterns.isEmpty && ContinuousClock.now - lastDiscovery >= Self.discoverEvery {
+                lastDiscovery = .now
+                discoveryProblem = discover()
+            }
+            if streams.isEmpty {
+                // Only patterns, and none matches yet: nothing to read until ingest adds a
+                // shard. A Redis that cannot be asked is said as any outage is.
+                report(outage: discoveryProblem)
+                if once { return }
+                onIdle()
+                Thread.sleep(forTimeInterval: discoveryProblem == nil ? 0.5 : 1)
+                continue
             }
             var worked = false
             var outage: String?
@@ -130,11 +157,7 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
                     outage = "\(node): \(error)"
                 }
             }
-            if let outage {
-                if health.failed(outage) { logger.error("redis unreachable: \(outage); waiting, trying again every second") }
-            } else if health.answered() {
-                logger.notice("redis answers again: reading resumes")
-            }
+            report(outage: outage)
             if once && !worked { return }
             if !worked {
                 onIdle()
@@ -143,7 +166,56 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
         }
     }
 
-    /// The streams grouped by the node that holds them, in `redis_stream`'s order. A cluster
+    /// Said once per outage, in the journal and STATUS=, and once when it ends.
+    private func report(outage: String?) {
+        if let outage {
+            if health.failed(outage) { logger.error("redis unreachable: \(outage); waiting, trying again every second") }
+        } else if health.answered() {
+            logger.notice("redis answers again: reading resumes")
+        }
+    }
+
+    /// Matches the patterns on every master and adds the streams not read yet, in name
+    /// order. A stream a pattern finds is read like a named one, except a companion stream
+    /// (some stream's dead letters or rejected lines, which a pattern such as `{shard*}:*`
+    /// matches too) and, in a cluster, one without a hash tag (said once). Returns why a
+    /// node could not be asked, nil when every one answered; that node's new streams are
+    /// found once it answers.
+    private func discover() -> String? {
+        let masters: [RedisNodes.Node]
+        do {
+            masters = try nodes.masters()
+        } catch {
+            return "\(error)"
+        }
+        var found: Set<String> = []
+        var problem: String?
+        for node in masters {
+            do {
+                for pattern in patterns { found.formUnion(try nodes.streams(matching: pattern, on: node)) }
+            } catch {
+                problem = "\(error)"
+            }
+        }
+        var added: [String] = []
+        for name in found.sorted() where !RedisKeys.isCompanion(name) && !streams.contains(where: { $0.stream == name }) {
+            let keys = RedisKeys(stream: name)
+            if nodes.isCluster && !keys.shareTheStreamsSlot {
+                if refusedStreams.insert(name).inserted {
+                    logger.error("redis_stream: \(name) matches \(patterns.joined(separator: ", ")) but is not read: in a cluster a stream needs a hash tag, such as {shard1}:records")
+                }
+                continue
+            }
+            streams.append(keys)
+            added.append(name)
+        }
+        if !added.isEmpty {
+            logger.notice("redis_stream \(patterns.joined(separator: ", ")): reading \(added.joined(separator: ", "))")
+        }
+        return problem
+    }
+
+    /// The streams grouped by the node that holds them, in `streams`' order. A cluster
     /// whose slots cannot be looked up now leaves the streams on their seed, to fail there
     /// and be said.
     private func streamsByNode() -> [(node: RedisNodes.Node, streams: [RedisKeys])] {

@@ -40,11 +40,8 @@ final class RedisPausedPostbacks: PausedPostbackStore, @unchecked Sendable {
     /// the timer (the feed cannot read records from it meanwhile either).
     init(settings: Settings, logger: Logger) {
         self.logger = logger
-        nodes = RedisNodes(seeds: settings.redisURLs.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
-        var seen: Set<String> = []
-        hashes = settings.redisStreams.map(RedisKeys.init(stream:)).compactMap { keys in
-            seen.insert(keys.paused).inserted ? (keys.paused, keys.stream) : nil
-        }
+        nodes = RedisNodes(urls: settings.redisURLs)
+        hashes = RedisKeys.distinctPausedHashes(settings.redisStreams).map { ($0.paused, $0.stream) }
         queue.sync { _ = try? read() }  // a failure is logged there
     }
 
@@ -73,7 +70,7 @@ final class RedisPausedPostbacks: PausedPostbackStore, @unchecked Sendable {
         queue.sync {
             guard timer == nil else { return }
             let made = DispatchSource.makeTimerSource(queue: queue)
-            let every = DispatchTimeInterval.milliseconds(Int(Self.followEvery.components.seconds * 1000))
+            let every = DispatchTimeInterval.milliseconds(Int(Self.followEvery.milliseconds))
             made.schedule(deadline: .now() + every, repeating: every)
             made.setEventHandler { [self] in
                 saveUnsaved()
@@ -105,15 +102,12 @@ final class RedisPausedPostbacks: PausedPostbackStore, @unchecked Sendable {
             for hash in hashes {
                 let reply = try nodes.connection(forSlot: RedisSlot.of(hash.stream)).command("HGETALL", hash.key)
                 if let error = reply.errorMessage { throw RedisRefusal(message: "HGETALL \(hash.key): \(error)") }
-                let flat = reply.elements
-                var i = 0
-                while i + 1 < flat.count {
+                for (field, value) in reply.fieldPairs {
                     do {
-                        read.append(try PausedPostbacksFile.Entry.decode(flat[i + 1].bytes ?? [], source: "\(hash.key) field \(flat[i].text ?? "")"))
+                        read.append(try PausedPostbacksFile.Entry.decode(value.bytes ?? [], source: "\(hash.key) field \(field)"))
                     } catch {
                         logger.warning("redis: paused postbacks: \(error); field ignored")
                     }
-                    i += 2
                 }
             }
         } catch {
@@ -174,11 +168,7 @@ struct PausedChange: Equatable {
     /// One entry per id: the read hashes' (the earliest pause when several streams' hashes
     /// hold one), then this daemon's own pauses that Redis has not taken yet.
     static func merge(_ read: [PausedPostbacksFile.Entry], unsaved: [PausedPostbacksFile.Entry]) -> [Int64: PausedPostbacksFile.Entry] {
-        var result: [Int64: PausedPostbacksFile.Entry] = [:]
-        for entry in read {
-            if let kept = result[entry.id], (kept.sinceMs ?? .max) <= (entry.sinceMs ?? .max) { continue }
-            result[entry.id] = entry
-        }
+        var result = PausedPostbacksFile.Entry.earliestByID(read)
         for entry in unsaved where result[entry.id] == nil { result[entry.id] = entry }
         return result
     }

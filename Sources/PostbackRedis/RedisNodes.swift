@@ -1,3 +1,5 @@
+import PostbackCore
+
 /// The Redis nodes one owner talks to: a single node, or a cluster's masters, found with
 /// `CLUSTER SLOTS` from whichever seed answers. One connection per node, made on first use.
 /// Not thread-safe: one owner (a thread or a serial queue), like its connections.
@@ -22,6 +24,12 @@ public final class RedisNodes: @unchecked Sendable {
         self.seeds = seeds
     }
 
+    /// The nodes of `redis_url` (`redis://host:port`, read by `RedisAddress` as the settings
+    /// check it); a URL that is not one is left out.
+    public convenience init(urls: [String]) {
+        self.init(seeds: urls.compactMap(RedisAddress.init(url:)).map { Node(host: $0.host, port: $0.port) })
+    }
+
     /// The connection of the node that holds `slot`.
     public func connection(forSlot slot: Int) throws(RedisConnectionError) -> RedisConnection {
         try connection(to: node(forSlot: slot))
@@ -40,6 +48,43 @@ public final class RedisNodes: @unchecked Sendable {
         let made = RedisConnection(host: node.host, port: node.port)
         connections[node] = made
         return made
+    }
+
+    /// Every node that holds slots (the masters of a cluster), or the one node.
+    public func masters() throws(RedisConnectionError) -> [Node] {
+        guard isCluster else { return [seeds[0]] }
+        if slots.isEmpty { try loadSlots() }
+        var seen: [Node] = []
+        for owner in slots where !seen.contains(owner.node) { seen.append(owner.node) }
+        return seen
+    }
+
+    /// The streams whose names match `pattern` (Redis glob: `*`, `?`, `[...]`) on every
+    /// master, sorted; the first node that does not answer throws.
+    public func streams(matching pattern: String) throws(RedisConnectionError) -> [String] {
+        var found: Set<String> = []
+        for node in try masters() { found.formUnion(try streams(matching: pattern, on: node)) }
+        return found.sorted()
+    }
+
+    /// The streams on `node` whose names match `pattern`, by `SCAN ... MATCH ... TYPE stream`
+    /// (Redis 6.0+): SCAN walks the key space a page at a time, so it does not hold Redis up
+    /// as `KEYS` would. In a cluster each master is asked for its own keys.
+    public func streams(matching pattern: String, on node: Node) throws(RedisConnectionError) -> Set<String> {
+        var found: Set<String> = []
+        let connection = connection(to: node)
+        var cursor = "0"
+        repeat {
+            let reply = try connection.command("SCAN", cursor, "MATCH", pattern, "TYPE", "stream", "COUNT", "1000")
+            if let error = reply.errorMessage {
+                throw RedisConnectionError(node: node.description, message: "SCAN MATCH \(pattern): \(error)")
+            }
+            let parts = reply.elements
+            guard parts.count == 2, let next = parts[0].text else { break }
+            for name in parts[1].elements { if let text = name.text { found.insert(text) } }
+            cursor = next
+        } while cursor != "0"
+        return found
     }
 
     /// After a `MOVED` answer: the next lookup asks the cluster again.

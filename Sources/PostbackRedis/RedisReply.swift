@@ -33,19 +33,26 @@ public enum RedisReply: Sendable, Equatable {
         return nil
     }
 
+    /// A flat `[field, value, field, value, ...]` array (a stream entry's fields, `HGETALL`,
+    /// one group of `XINFO GROUPS`) as its pairs, in order; a field that is not text is named
+    /// "", and a last field without a value is left out.
+    public var fieldPairs: [(name: String, value: RedisReply)] {
+        let flat = elements
+        var pairs: [(name: String, value: RedisReply)] = []
+        pairs.reserveCapacity(flat.count / 2)
+        var i = 0
+        while i + 1 < flat.count {
+            pairs.append((flat[i].text ?? "", flat[i + 1]))
+            i += 2
+        }
+        return pairs
+    }
+
     /// A stream entry as XRANGE and XREADGROUP give it, `[id, [field, value, ...]]`; nil for a
     /// reply of another shape.
     public var streamEntry: (id: String, fields: [(name: String, value: [UInt8])])? {
         let parts = elements
         guard parts.count == 2, let id = parts[0].text else { return nil }
-        let flat = parts[1].elements
-        var fields: [(name: String, value: [UInt8])] = []
-        fields.reserveCapacity(flat.count / 2)
-        var i = 0
-        while i + 1 < flat.count {
-            fields.append((flat[i].text ?? "", flat[i + 1].bytes ?? []))
-            i += 2
-        }
-        return (id, fields)
+        return (id, parts[1].fieldPairs.map { ($0.name, $0.value.bytes ?? []) })
     }
 }

@@ -41,6 +41,18 @@ public enum PausedPostbacksFile {
                                  detail: "not {\"id\":N,\"since_ms\":N,\"reason\":\"...\"}: \(error)")
             }
         }
+
+        /// One entry per id: where several hold one (each stream's `<prefix>:paused` hash may),
+        /// the earliest pause, an entry without a time counting as the latest; on a tie the
+        /// first. The daemon and postbackctl merge the hashes by this one rule.
+        public static func earliestByID(_ entries: [Entry]) -> [Int64: Entry] {
+            var result: [Int64: Entry] = [:]
+            for entry in entries {
+                if let kept = result[entry.id], (kept.sinceMs ?? .max) <= (entry.sinceMs ?? .max) { continue }
+                result[entry.id] = entry
+            }
+            return result
+        }
     }
 
     private struct File: Codable { var paused: [Entry] }

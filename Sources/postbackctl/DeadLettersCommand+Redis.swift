@@ -4,7 +4,7 @@ import PostbackSpool
 
 /// `dead-letters list|requeue` with `source = redis`: the `<prefix>:dead-letters` streams,
 /// in the spool's columns and JSON. A dead letter's handle is its entry id, or
-/// `<stream>/<entry id>` when `redis_stream` names several streams.
+/// `<stream>/<entry id>` when `redis_stream` names several streams or a pattern.
 extension DeadLettersCommand {
     static func readRedis(_ queues: RedisQueues) throws(ExitCode) -> [RedisQueues.DeadLetter] {
         do {
@@ -17,12 +17,12 @@ extension DeadLettersCommand {
 
     /// The handle `list` prints and `requeue` takes.
     static func handle(_ letter: RedisQueues.DeadLetter, in queues: RedisQueues) -> String {
-        queues.streams.count == 1 ? letter.entryID : letter.keys.stream + "/" + letter.entryID
+        queues.severalStreams ? letter.keys.stream + "/" + letter.entryID : letter.entryID
     }
 
     /// The stream and entry id a handle names, nil when it names none of `redis_stream`.
     static func resolve(_ handle: String, in queues: RedisQueues) -> (keys: RedisKeys, entryID: String)? {
-        if queues.streams.count == 1, !handle.contains("/") { return (queues.streams[0], handle) }
+        if !queues.severalStreams, !handle.contains("/") { return (queues.streams[0], handle) }
         guard let slash = handle.lastIndex(of: "/"),
               let keys = queues.streams.first(where: { $0.stream == handle[..<slash] }) else { return nil }
         return (keys, String(handle[handle.index(after: slash)...]))

@@ -33,10 +33,7 @@ struct PausedState: Sendable, Equatable {
     /// Where `settings` keep the pauses: Redis with `source = redis`, else the state directory.
     static func place(_ settings: Settings) -> Place {
         guard settings.source == "redis" else { return .file(stateDirectory: settings.stateDirectory) }
-        var seen: Set<String> = []
-        let hashes = settings.redisStreams.map(RedisKeys.init(stream:)).compactMap { keys in
-            seen.insert(keys.paused).inserted ? RedisHash(key: keys.paused, stream: keys.stream) : nil
-        }
+        let hashes = RedisKeys.distinctPausedHashes(settings.redisStreams).map { RedisHash(key: $0.paused, stream: $0.stream) }
         return .redis(urls: settings.redisURLs, hashes: hashes)
     }
 
@@ -55,23 +52,19 @@ struct PausedState: Sendable, Equatable {
                 throw ExitCode.failure
             }
         case .redis(let urls, let hashes):
-            var byID: [Int64: Entry] = [:]
+            var read: [Entry] = []
             for hash in hashes {
-                let flat = try command(urls, hash, ["HGETALL", hash.key]).elements
-                var i = 0
-                while i + 1 < flat.count {
+                for (field, value) in try command(urls, hash, ["HGETALL", hash.key]).fieldPairs {
                     do {
-                        let entry = try Entry.decode(flat[i + 1].bytes ?? [], source: "\(hash.key) field \(flat[i].text ?? "")")
-                        // Several streams' hashes may hold one id: the earliest pause is kept.
-                        if let kept = byID[entry.id], (kept.sinceMs ?? .max) <= (entry.sinceMs ?? .max) {} else { byID[entry.id] = entry }
+                        read.append(try Entry.decode(value.bytes ?? [], source: "\(hash.key) field \(field)"))
                     } catch {
                         Output.error("\(error)")
                         throw ExitCode.failure
                     }
-                    i += 2
                 }
             }
-            return PausedState(place: place, entries: byID.values.sorted { $0.id < $1.id })
+            // Several streams' hashes may hold one id: the earliest pause is kept.
+            return PausedState(place: place, entries: Entry.earliestByID(read).values.sorted { $0.id < $1.id })
         }
     }
 
@@ -107,7 +100,7 @@ struct PausedState: Sendable, Equatable {
     /// One command on the node of `hash`; a lost connection or an error reply is said on
     /// stderr with the node and the key, and exits 1.
     private static func command(_ urls: [String], _ hash: RedisHash, _ arguments: [String]) throws(ExitCode) -> RedisReply {
-        let nodes = RedisNodes(seeds: urls.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        let nodes = RedisNodes(urls: urls)
         let reply: RedisReply
         do {
             reply = try nodes.connection(forSlot: RedisSlot.of(hash.stream)).command(arguments.map { Array($0.utf8) })

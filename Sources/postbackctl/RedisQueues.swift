@@ -10,16 +10,37 @@ import PostbackSpool
 /// for their age, which their scores (due times) do not tell.
 struct RedisQueues {
     let streams: [RedisKeys]
+    /// Whether `redis_stream` may stand for more than one stream (several names, or a
+    /// pattern): then a dead letter's handle names its stream, whatever matches today.
+    let severalStreams: Bool
     let group: String
     /// `redis_url` as configured, for messages.
     let urls: String
     private let nodes: RedisNodes
 
+    /// A pattern in `redis_stream` stands for the streams it matches now, as the daemon reads
+    /// them (companion streams left out, and in a cluster streams without a hash tag); one
+    /// that cannot be matched (Redis away) is kept as written, so the first read fails
+    /// naming the node.
     init(_ settings: Settings) {
-        streams = settings.redisStreams.map(RedisKeys.init(stream:))
         group = settings.redisGroup
         urls = settings.redisURLs.joined(separator: ",")
-        nodes = RedisNodes(seeds: settings.redisURLs.compactMap(RedisAddress.init(url:)).map { .init(host: $0.host, port: $0.port) })
+        let nodes = RedisNodes(urls: settings.redisURLs)
+        self.nodes = nodes
+        var names: [String] = []
+        for name in settings.redisStreams {
+            if RedisKeys.isPattern(name), let found = try? nodes.streams(matching: name) {
+                let known = names
+                names += found.filter { stream in
+                    !RedisKeys.isCompanion(stream) && !known.contains(stream)
+                        && (!nodes.isCluster || RedisKeys(stream: stream).shareTheStreamsSlot)
+                }
+            } else if !names.contains(name) {
+                names.append(name)
+            }
+        }
+        streams = names.map(RedisKeys.init(stream:))
+        severalStreams = settings.redisStreams.count > 1 || settings.redisStreams.contains(where: RedisKeys.isPattern)
     }
 
     struct Queue: Equatable {
@@ -126,18 +147,10 @@ struct RedisQueues {
     private func retriesQueue(_ keys: RedisKeys, now: Int64) throws(RedisQueueError) -> Queue {
         var queue = Queue()
         var oldest = Int64.max
-        for set in [keys.retries, keys.retriesTaken] {
-            var start = 0
-            while true {
-                let page = try checked(keys, ["ZRANGE", set, String(start), String(start + 999)]).elements
-                for member in page {
-                    queue.count += 1
-                    guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { continue }
-                    oldest = min(oldest, fire.history.last.map { $0.time / 1000 } ?? fire.firstAttempt)
-                }
-                guard page.count == 1000 else { break }
-                start += 1000
-            }
+        try forEachRetry(keys) { set, member in
+            queue.count += 1
+            guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { return }
+            oldest = min(oldest, fire.history.last.map { $0.time / 1000 } ?? fire.firstAttempt)
         }
         if queue.count > 0, oldest != .max { queue.oldestAgeSeconds = Double(max(0, now - oldest)) / 1000 }
         return queue
@@ -148,20 +161,26 @@ struct RedisQueues {
     func retries() throws(RedisQueueError) -> [(key: String, fire: DeferredFire)] {
         var result: [(key: String, fire: DeferredFire)] = []
         for keys in streams {
-            for set in [keys.retries, keys.retriesTaken] {
-                var start = 0
-                while true {
-                    let page = try checked(keys, ["ZRANGE", set, String(start), String(start + 999)]).elements
-                    for member in page {
-                        guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { continue }
-                        result.append((set, fire))
-                    }
-                    guard page.count == 1000 else { break }
-                    start += 1000
-                }
+            try forEachRetry(keys) { set, member in
+                guard let bytes = member.bytes, let fire = try? DeferredFire.decode(bytes, path: set) else { return }
+                result.append((set, fire))
             }
         }
         return result
+    }
+
+    /// Each member of a stream's two retry sets (`retries`, then `retries:taken`) with the set
+    /// holding it, read a page of 1,000 at a time (`ZRANGE` by rank).
+    private func forEachRetry(_ keys: RedisKeys, _ body: (_ set: String, _ member: RedisReply) -> Void) throws(RedisQueueError) {
+        for set in [keys.retries, keys.retriesTaken] {
+            var start = 0
+            while true {
+                let page = try checked(keys, ["ZRANGE", set, String(start), String(start + 999)]).elements
+                for member in page { body(set, member) }
+                guard page.count == 1000 else { break }
+                start += 1000
+            }
+        }
     }
 
     // MARK: dead letters
@@ -218,13 +237,8 @@ struct RedisQueues {
 
     /// A reply as a field → value map (`XINFO GROUPS`' flat `[name, value, ...]` per group).
     private static func fields(_ reply: RedisReply) -> [String: RedisReply] {
-        let flat = reply.elements
         var result: [String: RedisReply] = [:]
-        var i = 0
-        while i + 1 < flat.count {
-            if let name = flat[i].text { result[name] = flat[i + 1] }
-            i += 2
-        }
+        for (name, value) in reply.fieldPairs { result[name] = value }
         return result
     }
 

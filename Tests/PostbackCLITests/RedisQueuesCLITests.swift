@@ -270,4 +270,50 @@ struct RedisQueuesCLITests {
         #expect(try send(redis, ["ZCARD", "{b}:retries"]).integer == 1)
         #expect(try f.ctl(["dead-letters", "list", "--config", f.configPath]).stdout == "no dead letters\n")
     }
+    /// `redis_stream` as a pattern: `spool` and `dead-letters` cover every shard it matches,
+    /// the companion streams it matches too (dead letters, rejected lines) are no shard of
+    /// their own, and a dead letter is named `<stream>/<entry id>`.
+    @Test func aPatternCoversEveryMatchingShard() throws {
+        let redis = try RedisServer()
+        _ = try send(redis, ["XADD", "{s1}:records", "\(t0 + 1000)-0", "record", conversion("x")])
+        _ = try send(redis, ["XADD", "{s2}:records", "\(t0 + 2000)-0", "record", conversion("y")])
+        _ = try send(redis, ["XADD", "{s2}:records", "\(t0 + 3000)-0", "record", conversion("z")])
+        let id1 = "\(t0 + 4000)-0", id2 = "\(t0 + 5000)-0"
+        _ = try send(redis, [Array("XADD".utf8), Array("{s1}:dead-letters".utf8), Array(id1.utf8), Array("fire".utf8),
+                             fire("t-s1", first: t0, lastAttempt: nil, failedAt: t0 + 3500, error: "HTTP 404").encoded()])
+        _ = try send(redis, [Array("XADD".utf8), Array("{s2}:dead-letters".utf8), Array(id2.utf8), Array("fire".utf8),
+                             fire("t-s2", first: t0, lastAttempt: nil, failedAt: t0 + 4500, error: "HTTP 410").encoded()])
+        _ = try send(redis, ["XADD", "{s2}:rejected", "\(t0 + 6000)-0", "stream", "{s2}:records", "entry", "\(t0 + 2000)-0",
+                             "line", "1", "reason", "not a JSON object", "raw", "oops"])
+        let f = try fixture(redis, streams: "{s*}:*")
+
+        let json = try f.ctl(["spool", "--config", f.configPath, "--json", "--now", String(t0 + 11_000)])
+        #expect(json.status == 0, "\(json.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let streams = try #require(object["streams"] as? [[String: Any]])
+        #expect(streams.map { $0["stream"] as? String } == ["{s1}:records", "{s2}:records"], "\(json.stdout)")
+        func count(_ stream: Int, _ queue: String) -> Int? {
+            ((streams[stream]["queues"] as? [String: Any])?[queue] as? [String: Any])?["count"] as? Int
+        }
+        if streams.count == 2 {
+            #expect([count(0, "incoming"), count(1, "incoming")] == [1, 2])
+            #expect([count(0, "failed"), count(1, "failed")] == [1, 1])
+            #expect([count(0, "bad"), count(1, "bad")] == [0, 1])
+        }
+        let table = try f.ctl(["spool", "--config", f.configPath, "--now", String(t0 + 11_000)])
+        #expect(table.stdout.components(separatedBy: "\nstream ").count == 2
+            && table.stdout.hasPrefix("stream {s1}:records (group postbackd)\n")
+            && table.stdout.contains("\nstream {s2}:records (group postbackd)\n"), "\(table.stdout)")
+
+        let list = try f.ctl(["dead-letters", "list", "--config", f.configPath])
+        #expect(list.stdout == aligned([
+            ["ID", "POSTBACK", "TRANSACTION", "ATTEMPTS", "FAILED AT", "LAST ERROR"],
+            ["{s1}:records/\(id1)", "1", "t-s1", "3", isoTime(millis: t0 + 3500), "HTTP 404"],
+            ["{s2}:records/\(id2)", "1", "t-s2", "3", isoTime(millis: t0 + 4500), "HTTP 410"],
+        ]), "\(list.stdout)\(list.stderr)")
+        let requeue = try f.ctl(["dead-letters", "requeue", "{s2}:records/\(id2)", "--config", f.configPath])
+        #expect(requeue.status == 0, "\(requeue.stderr)")
+        #expect(try send(redis, ["ZCARD", "{s2}:retries"]).integer == 1)
+        #expect(try send(redis, ["XLEN", "{s1}:dead-letters"]).integer == 1)
+    }
 }

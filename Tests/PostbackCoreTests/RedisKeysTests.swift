@@ -12,6 +12,16 @@ struct RedisKeysTests {
         #expect(!RedisKeys(stream: "postbackd:records").shareTheStreamsSlot)
     }
 
+    @Test func patternsAndCompanionStreamsAreToldApart() {
+        #expect(["{shard*}:records", "shard?:records", "{s[12]}:records", "*"].allSatisfy(RedisKeys.isPattern))
+        #expect(!["postbackd:records", "{shard1}:records", "a.b-c_d"].contains(where: RedisKeys.isPattern))
+        #expect(["{s1}:dead-letters", "{s1}:rejected", "postbackd:rejected"].allSatisfy(RedisKeys.isCompanion))
+        #expect(!["{s1}:records", "{s1}:rejected-records", "dead-letters"].contains(where: RedisKeys.isCompanion))
+        // A pattern is held to a name's cluster rule: its tag, if any, gives every match one.
+        #expect(RedisKeys(stream: "{shard*}:records").shareTheStreamsSlot)
+        #expect(!RedisKeys(stream: "shard*:records").shareTheStreamsSlot)
+    }
+
     @Test(arguments: [
         ("1764000000000-0", Int64?.some(1_764_000_000_000)), ("1764000000123-17", 1_764_000_000_123), ("5", 5),
         ("0-0", 0), ("", nil), ("-", nil), ("12-", nil), ("a-1", nil), ("1-2-3", nil), ("-5-1", nil), ("+", nil),

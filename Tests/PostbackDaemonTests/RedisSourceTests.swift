@@ -24,8 +24,8 @@ struct RedisSourceTests {
         ])
     }
 
-    /// Adds `count` records (`t<first>`...), a thousand per pipeline.
-    static func add(_ count: Int, from first: Int = 0, to redis: RedisServer) throws {
+    /// Adds `count` records (`t<first>`...) to `stream`, a thousand per pipeline.
+    static func add(_ count: Int, from first: Int = 0, to redis: RedisServer, stream: String = stream) throws {
         let connection = RedisConnection(host: "127.0.0.1", port: redis.port)
         var i = first
         while i < first + count {
@@ -265,16 +265,19 @@ struct RedisSourceTests {
         #expect(daemon.wait(timeoutSeconds: 30) == 0, "stderr: \(daemon.stderr.suffix(2000))")
     }
 
-    @Test func aClusterStreamWithoutAHashTagIsRefusedAtStart() async throws {
+    /// A pattern for shards is held to a name's rule: `{shard*}:records` passes, `shard*:records`
+    /// (whose matches could not keep their companions in their slot) is refused.
+    @Test(arguments: [("postbackd:records", "postbackd:records"), ("{shard1}:records,{shard*}:records,shard*:records", "shard*:records")])
+    func aClusterStreamOrPatternWithoutAHashTagIsRefusedAtStart(streams: String, refused: String) async throws {
         let sink = try await TestServer()
         defer { Task { await sink.stop() } }
         let fixture = try SpoolFixture(catalog: catalogJSON([(1, 7, 3, "specific", "\(sink.base)/status/204?t={transaction_id}")]), settings: [
-            "source": "redis", "redis_url": "redis://127.0.0.1:1,redis://127.0.0.1:2", "redis_stream": "postbackd:records",
+            "source": "redis", "redis_url": "redis://127.0.0.1:1,redis://127.0.0.1:2", "redis_stream": streams,
         ])
         let result = try ProcessRunner.run("postbackd", ["run", "--config", fixture.configPath, "--once"],
                                            environment: ["POSTBACKD_LOG_TARGET": "stderr"])
         #expect(result.status != 0)
         #expect(result.stderr.contains("in a cluster each stream needs a hash tag"), "stderr: \(result.stderr)")
-        #expect(result.stderr.contains("postbackd:records"))
+        #expect(result.stderr.contains("not so: \(refused)\n"), "stderr: \(result.stderr)")
     }
 }
