@@ -58,16 +58,18 @@ struct Destination {
         return driver
     }
 
-    /// The driver of a slot taken now: the preferred one while it has room for this host and
-    /// its share of the pool (`poolInUse`: fires holding a pool slot, per driver) is not
-    /// full; else, of the drivers with room for this host, the one with the most room in the
-    /// pool. A slot is free (`inUse` below the host limit, the sum of the drivers' shares),
-    /// so one driver has room.
+    /// The driver of a slot taken now: the preferred one while it has room for this host,
+    /// however busy its share of the pool, so a partner's fires find their connection open;
+    /// else, of the drivers with room for this host, the one with the most room in the pool
+    /// (`poolInUse`: fires holding a pool slot, per driver). Following the pool's load
+    /// instead spread 1,000 partners' fires over both drivers and opened 1.6 connections per
+    /// partner. A slot is free (`inUse` below the host limit, the sum of the drivers'
+    /// shares), so one driver has room.
     func driverWithRoom(_ shares: DriverShares, poolInUse: DriverShares.Counts) -> Int {
         if shares.count == 1 { return 0 }
+        if onDriver[preferredDriver] < shares.hostSlots[preferredDriver] { return preferredDriver }
         var best = -1
         for i in 0..<shares.count where onDriver[i] < shares.hostSlots[i] {
-            if i == preferredDriver && poolInUse[i] < shares.running[i] { return i }
             if best < 0 || poolInUse[i] - shares.running[i] < poolInUse[best] - shares.running[best] { best = i }
         }
         precondition(best >= 0, "a free host slot on no driver")

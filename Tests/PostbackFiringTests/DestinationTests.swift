@@ -65,7 +65,7 @@ struct DestinationTests {
             taken.append(driver)
             pool[driver] += 1
         }
-        #expect(taken == [1, 1, 1, 1, 0, 0, 0, 0], "its pool share (4) on driver 1 first, then driver 0")
+        #expect(taken == [1, 1, 1, 1, 0, 0, 0, 0], "its share of the host (4) on driver 1 first, then driver 0")
         #expect(destination.onDriver[0] == 4 && destination.onDriver[1] == 4 && destination.inUse == 8)
         // A slot freed on driver 0 is taken again on driver 0: the only one with room.
         #expect(destination.releaseOrHandOff(driver: 0, wasSent: true, slowAfter: 1000, now: 0) == nil)
@@ -73,14 +73,18 @@ struct DestinationTests {
         #expect(destination.takeIfFree(limit: 8, shares, poolInUse: pool) == 0)
     }
 
-    /// Fires of a host whose preferred driver has its pool share full go where the pool has
-    /// room, so many hosts hashed unevenly still use both drivers.
-    @Test func aFullPreferredDriverSendsFiresWhereThePoolHasRoom() {
-        let shares = DriverShares(drivers: 2, running: 8, hostRunning: 4, hostSlots: 8)
+    /// A host stays on its preferred driver even when that driver's share of the pool is
+    /// busier (its connections are there); once the host's share there is full, its next
+    /// fire goes to the driver whose pool has the most room.
+    @Test func aHostKeepsItsDriverUntilItsShareThereIsFull() {
+        let shares = DriverShares(drivers: 3, running: 9, hostRunning: 3, hostSlots: 6)
         var pool = DriverShares.Counts(repeating: 0)
-        pool[0] = 6  // driver 0 runs more than its share (4) for other hosts
-        pool[1] = 1
+        pool[0] = 6  // driver 0 runs more than its share (3) for other hosts
+        pool[1] = 2
+        pool[2] = 1
         var destination = Destination(preferredDriver: 0)
-        #expect(destination.takeIfFree(limit: 8, shares, poolInUse: pool) == 1)
+        #expect(destination.takeIfFree(limit: 6, shares, poolInUse: pool) == 0)
+        #expect(destination.takeIfFree(limit: 6, shares, poolInUse: pool) == 0)
+        #expect(destination.takeIfFree(limit: 6, shares, poolInUse: pool) == 2, "driver 2 has the most room in the pool")
     }
 }
