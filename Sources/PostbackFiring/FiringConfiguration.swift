@@ -43,8 +43,8 @@ public struct FiringConfiguration: Sendable {
     public var idleConnections = 1024
     /// Driver threads, each a curl multi handle with its share of the caps (`DriverShares`:
     /// at most 4, and no more than `perHost`). curl's work per fire is most of the engine's,
-    /// so one driver is one core's worth of fires; the daemon runs one per core. Idle
-    /// connections are split between them as well.
+    /// so one driver is one core's worth of fires; the daemon runs one per core. Each keeps
+    /// up to `idleConnections` idle, within its share of the descriptors.
     public var drivers = 1
 
     public init(
