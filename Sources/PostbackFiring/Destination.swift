@@ -5,11 +5,11 @@ import PostbackCore
 ///
 /// - Owner: `Admission`, which holds one per key, created by the first fire (or failure) and
 ///   dropped when the last slot comes back unless it holds a breaker; every field is read and
-///   changed only under the admission lock (producer threads acquire, the driver thread
-///   releases and reports sends, the daemon asks and tells the breaker).
-/// - The driver's `HostLane` is the driver thread's own view of the same key: the fires that
-///   hold a slot here but wait for a curl slot there. It is not folded in because it is read
-///   and written for every transfer on the driver thread without a lock (the engine's
+///   changed only under the admission lock (producer threads acquire, the driver threads
+///   release and report sends, the daemon asks and tells the breaker).
+/// - Each driver's `HostLane` is that driver thread's own view of the same key: the fires that
+///   hold a slot here on that driver but wait for a curl slot there. It is not folded in
+///   because it is read and written for every transfer on the driver thread without a lock (the engine's
 ///   bottleneck; Benchmarks/driver); putting it under the admission lock would add a lock
 ///   round trip per transfer to the hot path. Both are keyed by `HostKey`, so they cannot
 ///   disagree about which fires are one host's.
