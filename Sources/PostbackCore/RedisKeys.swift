@@ -52,6 +52,24 @@ public struct RedisKeys: Sendable, Equatable {
         name.hasSuffix(":dead-letters") || name.hasSuffix(":rejected")
     }
 
+    /// What a stream a `redis_stream` pattern found is, by the one rule the daemon reads by
+    /// and postbackctl reports by.
+    public enum FoundStream: Sendable, Equatable {
+        /// Read as records.
+        case records
+        /// Some stream's dead letters or rejected lines (`isCompanion`): never read.
+        case companion
+        /// In a cluster, a stream without a hash tag: its companions could sit on other
+        /// nodes, so it is not read (the daemon says so).
+        case untaggedInCluster
+    }
+
+    public static func found(_ name: String, inCluster: Bool) -> FoundStream {
+        if isCompanion(name) { return .companion }
+        if inCluster && !RedisKeys(stream: name).shareTheStreamsSlot { return .untaggedInCluster }
+        return .records
+    }
+
     /// True when every companion key is in the stream's slot (needed in a cluster).
     public var shareTheStreamsSlot: Bool {
         let slot = RedisSlot.of(stream)

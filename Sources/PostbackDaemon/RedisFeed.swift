@@ -198,16 +198,18 @@ final class RedisFeed: RecordFeed, @unchecked Sendable {
             }
         }
         var added: [String] = []
-        for name in found.sorted() where !RedisKeys.isCompanion(name) && !streams.contains(where: { $0.stream == name }) {
-            let keys = RedisKeys(stream: name)
-            if nodes.isCluster && !keys.shareTheStreamsSlot {
+        for name in found.sorted() where !streams.contains(where: { $0.stream == name }) {
+            switch RedisKeys.found(name, inCluster: nodes.isCluster) {
+            case .records:
+                streams.append(RedisKeys(stream: name))
+                added.append(name)
+            case .companion:
+                continue
+            case .untaggedInCluster:
                 if refusedStreams.insert(name).inserted {
                     logger.error("redis_stream: \(name) matches \(patterns.joined(separator: ", ")) but is not read: in a cluster a stream needs a hash tag, such as {shard1}:records")
                 }
-                continue
             }
-            streams.append(keys)
-            added.append(name)
         }
         if !added.isEmpty {
             logger.notice("redis_stream \(patterns.joined(separator: ", ")): reading \(added.joined(separator: ", "))")

@@ -32,8 +32,7 @@ struct RedisQueues {
             if RedisKeys.isPattern(name), let found = try? nodes.streams(matching: name) {
                 let known = names
                 names += found.filter { stream in
-                    !RedisKeys.isCompanion(stream) && !known.contains(stream)
-                        && (!nodes.isCluster || RedisKeys(stream: stream).shareTheStreamsSlot)
+                    !known.contains(stream) && RedisKeys.found(stream, inCluster: nodes.isCluster) == .records
                 }
             } else if !names.contains(name) {
                 names.append(name)

@@ -17,6 +17,12 @@ struct RedisKeysTests {
         #expect(!["postbackd:records", "{shard1}:records", "a.b-c_d"].contains(where: RedisKeys.isPattern))
         #expect(["{s1}:dead-letters", "{s1}:rejected", "postbackd:rejected"].allSatisfy(RedisKeys.isCompanion))
         #expect(!["{s1}:records", "{s1}:rejected-records", "dead-letters"].contains(where: RedisKeys.isCompanion))
+        // What a pattern's match is, for the daemon and postbackctl alike.
+        #expect(RedisKeys.found("{s1}:records", inCluster: true) == .records)
+        #expect(RedisKeys.found("s1:records", inCluster: false) == .records)
+        #expect(RedisKeys.found("s1:records", inCluster: true) == .untaggedInCluster)
+        #expect(RedisKeys.found("{s1}:dead-letters", inCluster: true) == .companion)
+        #expect(RedisKeys.found("s1:rejected", inCluster: true) == .companion)
         // A pattern is held to a name's cluster rule: its tag, if any, gives every match one.
         #expect(RedisKeys(stream: "{shard*}:records").shareTheStreamsSlot)
         #expect(!RedisKeys(stream: "shard*:records").shareTheStreamsSlot)
