@@ -61,10 +61,10 @@ struct Destination {
     /// The driver of a slot taken now: the preferred one while it has room for this host,
     /// however busy its share of the pool, so a partner's fires find their connection open;
     /// else, of the drivers with room for this host, the one with the most room in the pool
-    /// (`poolInUse`: fires holding a pool slot, per driver). Following the pool's load
-    /// instead spread 1,000 partners' fires over both drivers and opened 1.6 connections per
-    /// partner. A slot is free (`inUse` below the host limit, the sum of the drivers'
-    /// shares), so one driver has room.
+    /// (`poolInUse`: fires holding a pool slot, per driver). Following the pool's load for
+    /// every fire would spread a partner over the drivers, each opening its own connection
+    /// and TLS handshake to it. A slot is free (`inUse` below the host limit, the sum of the
+    /// drivers' shares), so one driver has room.
     func driverWithRoom(_ shares: DriverShares, poolInUse: DriverShares.Counts) -> Int {
         if shares.count == 1 { return 0 }
         if onDriver[preferredDriver] < shares.hostSlots[preferredDriver] { return preferredDriver }

@@ -19,9 +19,9 @@ final class DriverSet: @unchecked Sendable {
             var share = configuration
             share.maxConcurrent = shares.running[i]
             share.perHost = shares.hostRunning[i]
-            // Not split: a host's connections live on its preferred driver, and the hash
-            // that picks it need not split the partners evenly; half the idle connections
-            // each made 1,000 partners reconnect. The descriptors they take are split.
+            // Idle connections are not split: a host's live on its preferred driver, and the
+            // hash that picks it need not split the partners evenly, so a driver given half
+            // would close some and reconnect. The descriptors they take are split.
             drivers.append(MultiDriver(configuration: share, index: i, descriptors: descriptors, admission: admission, drivers: self))
         }
         for driver in drivers { driver.start() }

@@ -6,9 +6,10 @@
 /// a host never gets more than `perHost` requests (or connections) at once, whichever
 /// drivers its fires land on. Pure arithmetic: Admission assigns fires to drivers by it.
 struct DriverShares: Sendable {
-    /// The most drivers an engine runs: their counts live in fixed-size inline storage.
-    static let limit = 4
+    /// Per-driver counts, in fixed-size inline storage: no allocation per destination.
     typealias Counts = InlineArray<4, Int>
+    /// The most drivers an engine runs: as many as `Counts` holds.
+    static var limit: Int { Counts.count }
 
     /// How many drivers: as asked, but never more than `limit`, nor than the smallest cap
     /// (each driver must get at least one slot of every host).

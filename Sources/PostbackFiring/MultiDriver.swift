@@ -44,7 +44,7 @@ final class SendLog {
 /// A fire whose slots (on `driver`) go back to Admission, and whether its request had gone out.
 struct FinishedSlot {
     let host: String
-    var driver = 0
+    let driver: Int
     let wasSent: Bool
 }
 

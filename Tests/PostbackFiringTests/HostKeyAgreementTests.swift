@@ -33,7 +33,7 @@ struct HostKeyAgreementTests {
         let b = FiringEngine.hostKey("HTTPS://Partner.Example:443/pb?c=2")
         #expect(admission.admitByBreaker(host: a) == .allow)
         #expect(admission.tryAcquire(host: a) != nil)
-        admission.release(CollectionOfOne(FinishedSlot(host: a, wasSent: true)))
+        admission.release(CollectionOfOne(FinishedSlot(host: a, driver: 0, wasSent: true)))
         admission.recordForBreaker(host: a, success: false, wasProbe: false)
         admission.recordForBreaker(host: b, success: false, wasProbe: false)
         guard case .reject = admission.admitByBreaker(host: b) else {
@@ -44,7 +44,7 @@ struct HostKeyAgreementTests {
         #expect(admission.admitByBreaker(host: FiringEngine.hostKey("http://other.example/")) == .allow)
         // Its slots still work, and giving the last one back keeps the breaker.
         #expect(admission.tryAcquire(host: b) != nil)
-        admission.release(CollectionOfOne(FinishedSlot(host: b, wasSent: false)))
+        admission.release(CollectionOfOne(FinishedSlot(host: b, driver: 0, wasSent: false)))
         #expect(admission.openBreakerHosts == ["partner.example"])
         #expect(admission.inFlight == 0)
     }
