@@ -12,9 +12,13 @@ struct ManyHostsTests {
     /// Inside a network namespace whose hosts file points `p0.partners.test` ...
     /// `p999.partners.test` at its own loopback, where nginx answers for `*.partners.test`.
     /// `nowhere.partners.test` is in no hosts file, and the namespace's resolver answers nothing.
+    ///
+    /// Bounded by the daemon run's own 120 s timeout and the `elapsed` check below, not by a
+    /// `.timeLimit`: Swift Testing starts that clock when the test is scheduled, and in the
+    /// full suite the two cooperative threads can be held by other blocking tests for minutes
+    /// before this body runs (CI: limit exceeded at 120 s, the body itself well under 60 s).
     @Test(.enabled(if: NetworkNamespace.testsRun && TLSSink.testsRun,
-                   "needs root, iproute2 (ip netns), nginx and openssl; CI runs it always"),
-          .timeLimit(.minutes(2)))
+                   "needs root, iproute2 (ip netns), nginx and openssl; CI runs it always"))
     func aThousandHTTPSPartnersAllSucceedAndAnUnknownNameIsDeferred() throws {
         let started = Date()
         let hosts = "127.0.0.1 localhost\n" + (0..<Self.partners).map { "127.0.0.1 p\($0).partners.test\n" }.joined()
