@@ -219,7 +219,9 @@ struct CrashMatrixTests {
         // 4. Duplicates only where the outcome was not durable at the kill: a fire sent again
         // must have been sent by the killed run, without a durable outcome.
         let sentBefore = Set((sink.stats.uris.prefix(sentBeforeKill.0) + flaky.stats.uris.prefix(sentBeforeKill.1)).compactMap(FireKey.init(uri:)))
-        let notDurable = sentBefore.subtracting(durable.recorded)
+        // A retry the killed run had taken (in `active/`) was in flight: its attempt's outcome
+        // was not durable even though the first attempt's deferral was.
+        let notDurable = sentBefore.subtracting(durable.recorded).union(sentBefore.intersection(durable.retrying))
         var resent: [String] = []
         for uri in sink.stats.uris.dropFirst(sentBeforeKill.0) + flaky.stats.uris.dropFirst(sentBeforeKill.1) {
             if let key = FireKey(uri: uri), durable.final.contains(key) { resent.append(key.description) }
@@ -280,10 +282,15 @@ struct CrashMatrixTests {
     /// 2xx fires whose `succeeded` entry was in a ledger (or whose file was already finished
     /// and removed) and 503 fires already dead-lettered. `recorded`: those, and 503 fires
     /// whose deferral was in a ledger (their retries go on, from `deferred/`, exactly once).
-    /// A torn last ledger line does not count.
-    static func durableAtKill(_ fixture: SpoolFixture, _ layout: Layout) -> (final: Set<FireKey>, recorded: Set<FireKey>) {
+    /// A torn last ledger line does not count. `retrying`: retries taken from `deferred/` into
+    /// `active/` and not yet ended. Ending one writes its next file before it removes the taken
+    /// one ("a crash in between leaves a duplicate, never nothing", `TakenFire.replace`), so a
+    /// kill there repeats that attempt and can make two dead letters of one fire.
+    static func durableAtKill(_ fixture: SpoolFixture, _ layout: Layout)
+        -> (final: Set<FireKey>, recorded: Set<FireKey>, retrying: Set<FireKey>) {
         var final = Set<FireKey>()
         var recorded = Set<FireKey>()
+        var retrying = Set<FireKey>()
         let active = Set(fixture.files(in: "active"))
         let incoming = Set(fixture.files(in: "incoming"))
         for file in layout.files {
@@ -315,10 +322,13 @@ struct CrashMatrixTests {
                 recorded.insert(key)
             }
         }
-        return (final, recorded)
+        for name in active where name.hasSuffix(".fire") {
+            if let (key, _) = deadLetter(fixture.read("active", name)) { retrying.insert(key) }
+        }
+        return (final, recorded, retrying)
     }
 
-    /// A dead letter's fire and attempt count.
+    /// A dead letter's fire and attempt count (a taken retry in `active/` is the same JSON).
     static func deadLetter(_ text: String) -> (FireKey, Int)? {
         guard let letter = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
               let recordText = letter["record"] as? String,
