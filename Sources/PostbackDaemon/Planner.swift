@@ -251,9 +251,18 @@ final class Planner: Sendable {
 }
 
 extension SplitMix64 {
-    /// For `{random}`: seeded once (per claimed batch or retry) from the system generator.
+    /// For `{random}`, one per claimed batch or retry: a cache buster, not a secret. Each
+    /// batch starts its own stream from one process-wide seed (from the system generator,
+    /// once) and a counter, so a one-record file costs no `getrandom` call.
     static func cacheBuster() -> SplitMix64 {
-        var system = SystemRandomNumberGenerator()
-        return SplitMix64(seed: system.next())
+        let stream = batches.add(1, ordering: .relaxed).oldValue
+        var mixer = SplitMix64(seed: processSeed &+ stream &* 0xD1B5_4A32_D192_ED03)
+        return SplitMix64(seed: mixer.next())
     }
+
+    private static let processSeed: UInt64 = {
+        var system = SystemRandomNumberGenerator()
+        return system.next()
+    }()
+    private static let batches = Atomic<UInt64>(0)
 }

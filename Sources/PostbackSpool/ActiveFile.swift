@@ -32,7 +32,9 @@ public final class ActiveFile: Sendable {
     private let io: Mutex<IOState>
 
     private struct State {
-        var ledger = JSONBytes(capacity: 64 << 10)
+        /// Grows as entries come: a one-record file needs one entry of ~200 bytes, and a
+        /// reserved 64 KiB per claim was a large malloc and free for every small file.
+        var ledger = JSONBytes(capacity: 0)
         var rejects = JSONBytes(capacity: 0)
         var entries = 0
         var oldestPending: UInt64 = 0

@@ -126,6 +126,15 @@ enum System {
     /// `expected`: the size fstat gave, so a small file costs a small buffer.
     static func readAll(_ fd: Int32, path: String, limit: Int, expected: Int? = nil) throws(SpoolError) -> [UInt8] {
         var bytes: [UInt8] = []
+        if let expected, expected <= limit {
+            // One read into a buffer one byte larger than fstat said: exactly `expected` bytes
+            // back means the whole file, with no second read to see the end and no copy.
+            // Anything else (it grew, shrank or came short) goes on by the general loop.
+            bytes = [UInt8](repeating: 0, count: expected + 1)
+            let n = try read(fd, into: &bytes, at: 0, path: path)
+            bytes.removeLast(expected + 1 - n)
+            if n == expected { return bytes }
+        }
         var chunk = [UInt8](repeating: 0, count: min(1 << 14, max(64, (expected ?? .max - 1) + 1)))
         while bytes.count <= limit {
             let n = try read(fd, into: &chunk, at: 0, path: path)
