@@ -25,6 +25,13 @@ public struct AutoPause: Sendable {
         runs[postbackID] = nil
     }
 
+    /// `postbackID` was paused or resumed elsewhere (another daemon, `postbackctl resume`): the
+    /// run counted here before that is over, so a resumed postback is paused again only after
+    /// `threshold` new failures, not by the first failure after it.
+    public mutating func forget(_ postbackID: Int64) {
+        runs[postbackID] = nil
+    }
+
     /// A fire of `postbackID` failed permanently at `nowMillis`. True when this failure makes
     /// the postback reach the threshold, i.e. the daemon should pause it now.
     public mutating func failedPermanently(_ postbackID: Int64, nowMillis: Int64) -> Bool {

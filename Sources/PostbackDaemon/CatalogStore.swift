@@ -26,10 +26,14 @@ public final class CatalogStore: Sendable {
     /// The index to resolve records with; a snapshot, unaffected by a later reload.
     public var index: PostbackIndex { current.withLock { $0.index } }
 
-    /// Rebuilds the index without the postbacks the daemon has paused.
-    public func setPaused(_ paused: Set<Int64>) {
+    /// Rebuilds the index without the postbacks the daemon has paused. Returns the ids paused
+    /// or resumed by this change.
+    @discardableResult
+    public func setPaused(_ paused: Set<Int64>) -> Set<Int64> {
         current.withLock { current in
+            let changed = current.index.paused.symmetricDifference(paused)
             current.index = PostbackIndex(catalog: current.index.catalog, paused: paused)
+            return changed
         }
     }
 

@@ -123,7 +123,7 @@ public final class Daemon: Sendable {
     public func start() {
         state.writePid()
         // Pauses made or lifted elsewhere (another daemon, `postbackctl resume`) take hold here.
-        paused.follow { [catalog] ids in catalog.setPaused(ids) }
+        paused.follow { [catalog, recorder] ids in recorder.pausesChanged(catalog.setPaused(ids)) }
         let thread = Thread { [self] in
             var ready = false
             feed.run(once: false) { [self] in
@@ -172,7 +172,7 @@ public final class Daemon: Sendable {
         defer { try? notifier.ready() }
         let old = settings.withLock { $0 }
         do {
-            catalog.setPaused(try paused.reload())
+            recorder.pausesChanged(catalog.setPaused(try paused.reload()))
         } catch {
             logger.error("paused postbacks \(paused.location): \(error); keeping the paused postbacks as they were")
         }

@@ -134,6 +134,13 @@ final class Recorder: @unchecked Sendable {
         }
     }
 
+    /// Postbacks paused or resumed from outside this recorder (another daemon, `postbackctl
+    /// resume`, a reload): their failure runs start again (`AutoPause.forget`).
+    func pausesChanged(_ ids: Set<Int64>) {
+        guard !ids.isEmpty else { return }
+        queue.async { for id in ids { self.autoPause.forget(id) } }
+    }
+
     /// Waits for everything handed to the recorder so far, files waiting for their group's
     /// finish included (`--once` and a drain, before they report or let go).
     func settle() {

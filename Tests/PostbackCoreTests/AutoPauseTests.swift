@@ -31,6 +31,17 @@ struct AutoPauseTests {
         #expect(Self.failures(&rule, 17, at: [100]) == [true])
     }
 
+    /// Two daemons share a pause: the one that did not pause had counted failures of its own,
+    /// and the first of them after a resume must not pause the postback again.
+    @Test func aPauseOrResumeElsewhereStartsAgain() {
+        var rule = AutoPause()
+        _ = Self.failures(&rule, 17, at: Array(0..<9))
+        rule.forget(17)
+        #expect(rule.failures(of: 17) == 0)
+        #expect(!Self.failures(&rule, 17, at: Array(10..<19)).contains(true))
+        #expect(Self.failures(&rule, 17, at: [100]) == [true])
+    }
+
     @Test func aRunLongerThanTheWindowStartsAgain() {
         var rule = AutoPause()
         _ = Self.failures(&rule, 17, at: Array(0..<9))
