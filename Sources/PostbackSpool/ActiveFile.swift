@@ -32,9 +32,10 @@ public final class ActiveFile: Sendable {
     private let io: Mutex<IOState>
 
     private struct State {
-        /// Grows as entries come: a one-record file needs one entry of ~200 bytes, and a
-        /// reserved 64 KiB per claim was a large malloc and free for every small file.
-        var ledger = JSONBytes(capacity: 0)
+        /// Room for a couple of entries, then grows as entries come: a one-record file needs
+        /// one of ~200 bytes, and a reserved 64 KiB per claim was a large malloc and free for
+        /// every small file (an empty start, a few reallocations for that one entry).
+        var ledger = JSONBytes(capacity: 512)
         var rejects = JSONBytes(capacity: 0)
         var entries = 0
         var oldestPending: UInt64 = 0
