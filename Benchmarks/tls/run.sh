@@ -9,7 +9,8 @@
 #          the harness creates: its hosts file points every name at the namespace's own
 #          loopback, where the sink listens (*:18445); nothing leaves the machine.
 #   MODES="h2 h1 hosts" COUNT=100000 CONCURRENCY=64 HOSTS=1000 ROUNDS=2 LOG_TARGET=stderr \
-#     bash Benchmarks/tls/run.sh
+#     PER_FILE=1000 bash Benchmarks/tls/run.sh
+# PER_FILE: records per spool file (1 = one record a file, as low-latency ingest writes them).
 # Each contender runs ROUNDS times, alternating, best run compared. CPU per fire is user+system
 # seconds of the process over the fires it made (the best run's). The daemon runs with
 # max_concurrent = per_host = CONCURRENCY for one host (as the ceiling, which has no per-host
@@ -25,6 +26,7 @@ concurrency=${CONCURRENCY:-64}
 hosts=${HOSTS:-1000}
 rounds=${ROUNDS:-2}
 modes=${MODES:-h2 h1 hosts}
+per_file=${PER_FILE:-1000}
 log_target=${LOG_TARGET:-stderr}
 log_level=${LOG_LEVEL:-info}
 work=$(mktemp -d /tmp/postbackd-tls.XXXXXX)
@@ -79,10 +81,11 @@ prepare() {  # prepare MODE: URL lists, records and catalog under $work/$mode
   awk '{ printf "url = \"%s\"\noutput = \"/dev/null\"\n", $0 }' "$dir/urls.txt" > "$dir/urls.cfg"
   local partners=1
   [ "$mode" = hosts ] && partners=$hosts
-  awk -v n="$count" -v p="$partners" -v dir="$dir/records" 'BEGIN {
+  awk -v n="$count" -v p="$partners" -v per="$per_file" -v dir="$dir/records" 'BEGIN {
     for (i = 0; i < n; i++) {
-      f = sprintf("%s/batch-%05d.jsonl", dir, int(i / 1000))
-      printf "{\"kind\":\"conversion\",\"transaction_id\":\"t%d\",\"partner_id\":%d,\"offer_id\":3,\"sub1\":\"c%d\",\"currency\":\"EUR\"}\n", i, i % p, i > f
+      f = sprintf("%s/batch-%07d.jsonl", dir, int(i / per))
+      printf "{\"kind\":\"conversion\",\"transaction_id\":\"t%d\",\"partner_id\":%d,\"offer_id\":3,\"sub1\":\"c%d\",\"currency\":\"EUR\"}\n", i, i % p, i >> f
+      if ((i + 1) % per == 0) close(f)
     }
   }'
   # One global postback per partner, each at its own host (one partner for h2 and h1).
@@ -131,7 +134,8 @@ run_mode() {
 
     rm -rf "$dir/spool" "$dir/state"
     mkdir -p "$dir/spool/incoming"
-    cp "$dir"/records/*.jsonl "$dir/spool/incoming/"
+    # (find, not a glob: 100,000 one-record files are more than one command line holds)
+    find "$dir/records" -name '*.jsonl' -exec cp -t "$dir/spool/incoming/" {} +
     local s_line
     s_line=$(timed "$dir/t" "${inside[@]}" "$postbackd" run --config "$dir/postbackd.conf" --once 2>"$dir/postbackd.log")
     read -r _ u s < "$dir/t"
@@ -144,7 +148,7 @@ run_mode() {
       "$mode" "$round" "$ceiling" "$curl_rate" "$c" "$ok" "$def" >&2
     if [ "$c" -gt "$pb_rate" ]; then pb_rate=$c; summary=$s_line; pb_cpu=$(cpu_us "$u" "$s" "$count"); deferred=$def; fi
   done
-  printf '\n%-44s %10s %14s\n' "$mode: best of $rounds ($count requests, $concurrency concurrent)" "req/s" "CPU µs/fire"
+  printf '\n%-44s %10s %14s\n' "$mode: best of $rounds ($count requests, $concurrency concurrent, $per_file a file)" "req/s" "CPU µs/fire"
   printf '%-44s %10s %14s\n' "libcurl-ceiling" "$ceiling" "$ceiling_cpu"
   printf '%-44s %10s %14s\n' "curl -Z --parallel-max $concurrency --cacert" "$curl_rate" "-"
   printf '%-44s %10s %14s\n' "postbackd run --once (log: $log_target)" "$pb_rate" "$pb_cpu"
