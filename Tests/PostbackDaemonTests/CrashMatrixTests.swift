@@ -220,8 +220,10 @@ struct CrashMatrixTests {
         // must have been sent by the killed run, without a durable outcome.
         let sentBefore = Set((sink.stats.uris.prefix(sentBeforeKill.0) + flaky.stats.uris.prefix(sentBeforeKill.1)).compactMap(FireKey.init(uri:)))
         // A retry the killed run had taken (in `active/`) was in flight: its attempt's outcome
-        // was not durable even though the first attempt's deferral was.
-        let notDurable = sentBefore.subtracting(durable.recorded).union(sentBefore.intersection(durable.retrying))
+        // was not durable even though the first attempt's deferral was. A deferral already in
+        // `deferred/` whose ledger entry was not yet written was not durable either; it may
+        // never have been sent (an open breaker holds a fire back unsent).
+        let notDurable = sentBefore.subtracting(durable.recorded).union(durable.retrying).union(durable.queuedUnrecorded)
         var resent: [String] = []
         for uri in sink.stats.uris.dropFirst(sentBeforeKill.0) + flaky.stats.uris.dropFirst(sentBeforeKill.1) {
             if let key = FireKey(uri: uri), durable.final.contains(key) { resent.append(key.description) }
@@ -286,8 +288,12 @@ struct CrashMatrixTests {
     /// `active/` and not yet ended. Ending one writes its next file before it removes the taken
     /// one ("a crash in between leaves a duplicate, never nothing", `TakenFire.replace`), so a
     /// kill there repeats that attempt and can make two dead letters of one fire.
+    /// `queuedUnrecorded`: fires in `deferred/` without a durable ledger entry. A group commit
+    /// moves deferrals into place before it writes the ledger, so a kill in between leaves the
+    /// deferral queued and its line without an outcome: both go on, and one fire can end in
+    /// two dead letters.
     static func durableAtKill(_ fixture: SpoolFixture, _ layout: Layout)
-        -> (final: Set<FireKey>, recorded: Set<FireKey>, retrying: Set<FireKey>) {
+        -> (final: Set<FireKey>, recorded: Set<FireKey>, retrying: Set<FireKey>, queuedUnrecorded: Set<FireKey>) {
         var final = Set<FireKey>()
         var recorded = Set<FireKey>()
         var retrying = Set<FireKey>()
@@ -325,7 +331,11 @@ struct CrashMatrixTests {
         for name in active where name.hasSuffix(".fire") {
             if let (key, _) = deadLetter(fixture.read("active", name)) { retrying.insert(key) }
         }
-        return (final, recorded, retrying)
+        var queuedUnrecorded = Set<FireKey>()
+        for name in fixture.files(in: "deferred") {
+            if let (key, _) = deadLetter(fixture.read("deferred", name)), !recorded.contains(key) { queuedUnrecorded.insert(key) }
+        }
+        return (final, recorded, retrying, queuedUnrecorded)
     }
 
     /// A dead letter's fire and attempt count (a taken retry in `active/` is the same JSON).
