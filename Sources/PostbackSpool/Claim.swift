@@ -77,11 +77,11 @@ extension Spool {
             return try quarantineUnopened(name, reason: "not a regular file (symlink)")
         }
         do {
-            guard try lockAndMove(fd, from: incoming, name, to: active, name) else {
+            guard let st = try lockAndMove(fd, from: incoming, name, to: active, name) else {
                 System.close(fd)
                 return nil
             }
-            return try load(fd: fd, name: name, recovered: false)
+            return try load(fd: fd, st, name: name, recovered: false)
         } catch where error.code == .nameCollision {
             // A file of this name is still being processed: move the newcomer aside rather
             // than fail every claim after it.
@@ -117,7 +117,9 @@ extension Spool {
             }
             guard let fd = try lockOrphan(name) else { continue }
             do {
-                if let outcome = try load(fd: fd, name: name, recovered: true) { result.append(outcome) }
+                if let outcome = try load(fd: fd, try System.fstat(fd, path: active.join(name)), name: name, recovered: true) {
+                    result.append(outcome)
+                }
             } catch {
                 System.close(fd)
                 throw error
@@ -126,18 +128,19 @@ extension Spool {
         return result
     }
 
-    /// Locks `fd`, checks `from/name` is still that file, and renames it. False when another
-    /// process holds the lock or already moved the file.
-    func lockAndMove(_ fd: Int32, from: System.Dir, _ name: String, to: System.Dir, _ newName: String) throws(SpoolError) -> Bool {
-        guard try System.tryLock(fd, path: from.join(name)) else { return false }
+    /// Locks `fd`, checks `from/name` is still that file, and renames it; returns the file's
+    /// status (so loading it needs no second `fstat`). nil when another process holds the
+    /// lock or already moved the file.
+    func lockAndMove(_ fd: Int32, from: System.Dir, _ name: String, to: System.Dir, _ newName: String) throws(SpoolError) -> stat? {
+        guard try System.tryLock(fd, path: from.join(name)) else { return nil }
         // The previous owner may have finished (unlinked or moved) the file between our open
         // and our lock: only the name, checked under the lock, tells.
-        guard try Spool.sameFile(fd, from, name) else { return false }
+        guard let st = try Spool.openFileIfNamed(fd, from, name) else { return nil }
         guard let moved = try System.renameUnlessTaken(from, name, to, newName) else {
             throw SpoolError(code: .nameCollision, operation: "claim", path: to.join(newName),
                              detail: "a file with this name is already there; spool names must be unique")
         }
-        guard moved else { return false }
+        guard moved else { return nil }
         // No directory fsync here: nothing is promised on the strength of the claim alone.
         // A crash that undoes the rename only makes the file (or deferred fire) claimable
         // again, repeating fires that had no durable outcome, as the design allows; and the
@@ -147,19 +150,25 @@ extension Spool {
         #if POSTBACKD_CRASH_POINTS
         CrashPoint.reached(.claim)
         #endif
-        return true
+        return st
     }
 
     static func sameFile(_ fd: Int32, _ dir: System.Dir, _ name: String) throws(SpoolError) -> Bool {
-        let open = try System.fstat(fd, path: dir.join(name))
-        guard open.st_nlink > 0, let named = try System.statAtIfPresent(dir, name) else { return false }
-        return named.st_ino == open.st_ino && named.st_dev == open.st_dev
+        try openFileIfNamed(fd, dir, name) != nil
     }
 
-    /// Reads a locked, claimed file and decides: active work, or quarantine.
-    private func load(fd: Int32, name: String, recovered: Bool) throws(SpoolError) -> ClaimOutcome? {
+    /// The open file's status if `dir/name` still names it, else nil.
+    static func openFileIfNamed(_ fd: Int32, _ dir: System.Dir, _ name: String) throws(SpoolError) -> stat? {
+        let open = try System.fstat(fd, path: dir.join(name))
+        guard open.st_nlink > 0, let named = try System.statAtIfPresent(dir, name),
+              named.st_ino == open.st_ino && named.st_dev == open.st_dev else { return nil }
+        return open
+    }
+
+    /// Reads a locked, claimed file (`st`: its status, taken under the lock) and decides:
+    /// active work, or quarantine.
+    private func load(fd: Int32, _ st: stat, name: String, recovered: Bool) throws(SpoolError) -> ClaimOutcome? {
         let path = active.join(name)
-        let st = try System.fstat(fd, path: path)
         var outcome: ClaimOutcome? = nil
         // The lock is held until the file is in `bad/`, so no other daemon races the move.
         defer { if case .quarantined = outcome { System.close(fd) } }

@@ -37,7 +37,7 @@ extension Spool {
             return nil
         }
         do {
-            guard try lockAndMove(fd, from: deferred, ticket.name, to: active, ticket.name) else {
+            guard try lockAndMove(fd, from: deferred, ticket.name, to: active, ticket.name) != nil else {
                 System.close(fd)
                 return nil
             }
