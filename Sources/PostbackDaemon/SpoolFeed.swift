@@ -22,6 +22,8 @@ final class SpoolFeed: RecordFeed {
     let logger: Logger
     /// `rescan_interval`; replaced by a reload.
     private let rescanInterval: Mutex<Duration>
+    /// When to list `deferred/` again; the loop's alone (a Mutex only to stay Sendable).
+    private let deferredWatch = Mutex(DeferredWatch())
 
     init(spool: Spool, planner: Planner, recorder: Recorder, watcher: SpoolWatcher,
          notifier: SystemdNotifier, logger: Logger, rescanInterval: Duration) {
@@ -111,7 +113,8 @@ final class SpoolFeed: RecordFeed {
     /// Sleep until the next deferred fire is due, the rescan interval, or the next ping.
     private func idleTimeout(pingEvery: Duration) -> Duration {
         var timeout = min(rescanInterval.withLock { $0 }, pingEvery)
-        if let due = try? spool.nextDue() {
+        // The turn that led here listed deferred/ or knew it had no need to.
+        if let due = deferredWatch.withLock({ $0.nextDue }), due != .max {
             let wait = Duration.milliseconds(max(1, due - SpoolTime.unixMillis()))
             timeout = min(timeout, wait)
         }
@@ -199,9 +202,16 @@ final class SpoolFeed: RecordFeed {
     // MARK: deferred fires
 
     private func takeDueDeferred(upTo now: Int64) -> Bool {
+        let changed = watcher.takeDeferredChanged()
+        let listedAt = SpoolTime.monotonicNanos()
+        guard deferredWatch.withLock({ $0.needsListing(nowMillis: now, monotonicNanos: listedAt, changed: changed) }) else {
+            return false
+        }
         let tickets: [DeferredTicket]
         do {
-            tickets = try spool.due(now: now, limit: 1024)
+            let schedule = try spool.schedule(now: now, limit: 1024)
+            tickets = schedule.due
+            deferredWatch.withLock { $0.listed(nextDue: schedule.nextDue, monotonicNanos: listedAt) }
         } catch {
             logger.error("listing \(spool.path(of: .deferred)): \(error)")
             return false

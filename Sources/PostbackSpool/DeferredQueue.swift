@@ -13,13 +13,25 @@ extension Spool {
     /// Deferred fires due at or before `now` (Unix ms), earliest first. Listing reads only
     /// names, so a queue of a million waiting fires costs no file opens.
     public func due(now: Int64, limit: Int = .max) throws(SpoolError) -> [DeferredTicket] {
+        try schedule(now: now, limit: limit).due
+    }
+
+    /// `due(now:limit:)` and, from the same listing, the earliest due time of the fires it
+    /// leaves (nil when none): the first one past `limit`, else the first not yet due.
+    public func schedule(now: Int64, limit: Int = .max) throws(SpoolError) -> (due: [DeferredTicket], nextDue: Int64?) {
         var tickets: [DeferredTicket] = []
+        var later: Int64? = nil
         for name in try System.list(deferred) {
-            guard let due = DeferredFire.due(fromFileName: name), due <= now else { continue }
-            tickets.append(DeferredTicket(name: name, due: due))
+            guard let due = DeferredFire.due(fromFileName: name) else { continue }
+            if due <= now {
+                tickets.append(DeferredTicket(name: name, due: due))
+            } else if later.map({ due < $0 }) ?? true {
+                later = due
+            }
         }
         tickets.sort { $0.due != $1.due ? $0.due < $1.due : $0.name < $1.name }
-        return Array(tickets.prefix(limit))
+        guard tickets.count > limit else { return (tickets, later) }
+        return (Array(tickets.prefix(limit)), tickets[limit].due)
     }
 
     /// The earliest due time in `deferred/`, so the daemon can sleep until then; nil if empty.

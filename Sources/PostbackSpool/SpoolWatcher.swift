@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Synchronization
 
 /// Wakes the daemon when work may have arrived, so fire latency is not bounded by a polling
 /// interval: inotify on `incoming/` (a rename in, or a write closed in place) and `deferred/`
@@ -20,6 +21,9 @@ public final class SpoolWatcher: Sendable {
 
     public let rescanInterval: Duration
     private let inotifyFD: Int32
+    /// The watch on `deferred/`, to tell its events from `incoming/`'s.
+    private let deferredWatch: Int32
+    private let deferredChanged = Atomic<Bool>(false)
     private let stopRead: Int32
     private let stopWrite: Int32
 
@@ -28,14 +32,18 @@ public final class SpoolWatcher: Sendable {
         self.rescanInterval = rescanInterval
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { throw SpoolError(code: .system, operation: "inotify_init1", path: spool.root, errno: errno) }
+        var watches: [Int32] = []
         for (queue, mask) in [(Spool.Queue.incoming, UInt32(IN_MOVED_TO | IN_CLOSE_WRITE)), (.deferred, UInt32(IN_MOVED_TO))] {
             let path = spool.path(of: queue)
-            if inotify_add_watch(fd, path, mask | UInt32(IN_ONLYDIR)) < 0 {
+            let wd = inotify_add_watch(fd, path, mask | UInt32(IN_ONLYDIR))
+            if wd < 0 {
                 let code = errno
                 Glibc.close(fd)
                 throw SpoolError(code: .system, operation: "inotify_add_watch", path: path, errno: code)
             }
+            watches.append(wd)
         }
+        deferredWatch = watches[1]
         do {
             (stopRead, stopWrite) = try System.pipe()
         } catch {
@@ -92,6 +100,12 @@ public final class SpoolWatcher: Sendable {
         return stream
     }
 
+    /// Whether a rename into `deferred/` (or an overflow) was seen since the last call: the
+    /// events are read by `wait`, so this reports what the waits before it saw.
+    public func takeDeferredChanged() -> Bool {
+        deferredChanged.exchange(false, ordering: .acquiringAndReleasing)
+    }
+
     /// Stops `wait` and `wakeUps`, now and for good.
     public func close() {
         var byte: UInt8 = 1
@@ -102,9 +116,31 @@ public final class SpoolWatcher: Sendable {
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
         while true {
             let n = buffer.withUnsafeMutableBytes { Glibc.read(inotifyFD, $0.baseAddress, $0.count) }
-            if n > 0 { continue }
+            if n > 0 {
+                noteDeferredEvents(buffer[..<n])
+                continue
+            }
             if n < 0 && errno == EINTR { continue }
             return  // EAGAIN: drained.
+        }
+    }
+
+    /// Sets `deferredChanged` if these events (whole `inotify_event`s) include one for
+    /// `deferred/`, or an overflow, which may have lost one.
+    private func noteDeferredEvents(_ events: ArraySlice<UInt8>) {
+        let header = MemoryLayout<inotify_event>.size
+        events.withUnsafeBytes { bytes in
+            var at = 0
+            while at + header <= bytes.count {
+                let wd = bytes.loadUnaligned(fromByteOffset: at, as: Int32.self)
+                let mask = bytes.loadUnaligned(fromByteOffset: at + 4, as: UInt32.self)
+                let nameLength = bytes.loadUnaligned(fromByteOffset: at + 12, as: UInt32.self)
+                if wd == deferredWatch || mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                    deferredChanged.store(true, ordering: .releasing)
+                    return
+                }
+                at += header + Int(nameLength)
+            }
         }
     }
 }

@@ -283,7 +283,7 @@ public enum SpoolTime {
 
     public static func unixMillis() -> Int64 { unixMicros() / 1000 }
 
-    static func monotonicNanos() -> UInt64 {
+    public static func monotonicNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)

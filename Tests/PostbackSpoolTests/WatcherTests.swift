@@ -23,6 +23,17 @@ import Testing
         let fire = DeferredFire(source: "s", line: 1, postbackID: 1, record: [], attempts: 0, firstAttempt: 0, nextDue: 0, lastError: "")
         try spool.writeDurably(fire.encoded(), named: fire.deferredFileName(), into: spool.deferred)
         #expect(watcher.wait(timeout: .seconds(2)) == .changed)
+        #expect(watcher.takeDeferredChanged(), "the event was deferred/'s")
+        #expect(!watcher.takeDeferredChanged(), "and is reported once")
+    }
+
+    @Test func aFileInIncomingIsNotADeferredChange() throws {
+        let temp = TempDir()
+        let spool = try temp.spool()
+        let watcher = try SpoolWatcher(spool: spool, rescanInterval: .seconds(60))
+        _ = try spool.ingest([1])
+        #expect(watcher.wait(timeout: .seconds(60)) == .changed)
+        #expect(!watcher.takeDeferredChanged())
     }
 
     @Test func closeEndsAWait() throws {
