@@ -9,25 +9,26 @@
 /// read only while the loop waits, and can overflow). Pure: the loop owns one and feeds it
 /// the clocks.
 struct DeferredWatch: Sendable {
-    /// The earliest due time (Unix ms) in `deferred/` at the last listing, `Int64.max` when
-    /// it was empty; nil before the first listing.
+    /// The earliest due time (Unix ms) in `deferred/` at the last listing; nil when it left
+    /// nothing there.
     private(set) var nextDue: Int64?
-    /// When that listing was made (monotonic nanoseconds).
-    private var listedAt: UInt64 = 0
+    /// When that listing was made (monotonic nanoseconds); nil before the first.
+    private var listedAt: UInt64?
 
     static let relistAfterNanos: UInt64 = 250_000_000
 
     /// Whether to list now: before the first listing, when the earliest fire is due, when
     /// `deferred/` changed, or when the last listing is `relistAfterNanos` old.
     func needsListing(nowMillis: Int64, monotonicNanos: UInt64, changed: Bool) -> Bool {
-        guard let nextDue else { return true }
-        return changed || nextDue <= nowMillis || monotonicNanos &- listedAt >= Self.relistAfterNanos
+        guard let listedAt else { return true }
+        if let nextDue, nextDue <= nowMillis { return true }
+        return changed || monotonicNanos &- listedAt >= Self.relistAfterNanos
     }
 
     /// A listing was made at `monotonicNanos`: `nextDue` is the earliest due time of what it
     /// left in `deferred/` (nil: nothing).
     mutating func listed(nextDue: Int64?, monotonicNanos: UInt64) {
-        self.nextDue = nextDue ?? .max
+        self.nextDue = nextDue
         listedAt = monotonicNanos
     }
 }

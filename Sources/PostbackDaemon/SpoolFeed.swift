@@ -114,7 +114,7 @@ final class SpoolFeed: RecordFeed {
     private func idleTimeout(pingEvery: Duration) -> Duration {
         var timeout = min(rescanInterval.withLock { $0 }, pingEvery)
         // The turn that led here listed deferred/ or knew it had no need to.
-        if let due = deferredWatch.withLock({ $0.nextDue }), due != .max {
+        if let due = deferredWatch.withLock({ $0.nextDue }) {
             let wait = Duration.milliseconds(max(1, due - SpoolTime.unixMillis()))
             timeout = min(timeout, wait)
         }

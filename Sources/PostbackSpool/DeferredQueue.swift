@@ -34,11 +34,6 @@ extension Spool {
         return (Array(tickets.prefix(limit)), tickets[limit].due)
     }
 
-    /// The earliest due time in `deferred/`, so the daemon can sleep until then; nil if empty.
-    public func nextDue() throws(SpoolError) -> Int64? {
-        try System.list(deferred).compactMap(DeferredFire.due(fromFileName:)).min()
-    }
-
     /// Takes a deferred fire for this process: lock, re-check, rename into `active/` (the same
     /// protocol as `claim`). nil when another daemon took it first.
     public func take(_ ticket: DeferredTicket) throws(SpoolError) -> TakenFire? {

@@ -16,10 +16,11 @@ import Synchronization
 ///    parse each with `RecordParser.parse`; per line call exactly one of `rejected`, `noMatch`, or, per
 ///    fire, `succeeded` / `deferred` / `failed`. Then `finish()` (it flushes first). On a
 ///    drain, `release()` what is unfinished.
-/// 3. Every tick: `flushIfDue()` on each open `ActiveFile`; `due(now:)` + `take(_:)` for
+/// 3. Every tick: `flushIfDue()` on each open `ActiveFile`; `schedule(now:)` + `take(_:)` for
 ///    retries, each ending in `succeeded` / `reschedule` / `deadLetter` (or `release`).
-/// 4. Sleep on a `SpoolWatcher` (`wait(timeout:)` or `wakeUps()`), no longer than until
-///    `nextDue()`. Now and then: `prune()`, and `recover()` if daemons share the spool.
+/// 4. Sleep on a `SpoolWatcher` (`wait(timeout:)` or `wakeUps()`), no longer than until the
+///    `nextDue` that `schedule` gave. Now and then: `prune()`, and `recover()` if daemons
+///    share the spool.
 ///
 /// On disk: `incoming/NAME` → `active/NAME` + `active/NAME.ledger` (JSON Lines, one entry per
 /// outcome, `{"line":L,"pb":P,"outcome":"…",…}`: the codec is `LedgerEntry`) → removed, or
